@@ -1,0 +1,52 @@
+"""The ``titan`` command line.
+
+Start-up is lazy: each command module imports its heavy dependencies (polars, statsmodels,
+vectorbt, papermill) inside the command function, so ``titan --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from titan_lib.exceptions import TitanError
+
+app = typer.Typer(
+    name="titan",
+    help="TITAN: pairs-trading research, notebooks, dashboards and signal services.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _register() -> None:
+    from titan_lib.cli import backtest, dashboard, data, lambdas, models, pairs, runner, token
+
+    for module in (data, pairs, models, backtest, runner, dashboard, token, lambdas):
+        module.register(app)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI; a :class:`TitanError` becomes ``error: ...`` and exit 1."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except TitanError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        raise SystemExit(1) from None
+    except typer.Abort:
+        print("aborted", file=sys.stderr)
+        raise SystemExit(1) from None
+    except SystemExit:
+        raise
+    except Exception as exc:  # click usage errors carry their own exit code
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            raise SystemExit(exc.exit_code) from None
+        raise

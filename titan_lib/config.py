@@ -1,0 +1,30 @@
+"""Where things live: the store URI and other settings read from the environment.
+
+Standard library only.
+"""
+
+from __future__ import annotations
+
+import os
+
+DEFAULT_STORE = "./titan-data"
+"""The embedded default store: a local folder under the working directory."""
+
+
+def store_uri(store: str | os.PathLike[str] | None = None) -> str:
+    """Resolve a store URI.
+
+    Parameters
+    ----------
+    store
+        An explicit URI (a local path or ``s3://bucket/prefix``). When ``None``, the
+        environment variable ``TITAN_STORE`` is used, then :data:`DEFAULT_STORE`.
+
+    Returns
+    -------
+    str
+        The URI as given (paths are not made absolute here).
+    """
+    if store is not None:
+        return os.fspath(store)
+    return os.environ.get("TITAN_STORE") or DEFAULT_STORE

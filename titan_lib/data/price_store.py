@@ -1,0 +1,198 @@
+"""The price dataset in a store: one Parquet file per symbol, named by a manifest.
+
+Layout under the store root::
+
+    prices/manifest.json                 which file holds each symbol (the commit point)
+    prices/data/<SYMBOL>/<sha256>.parquet one immutable, content-addressed file per version
+    prices/latest/<SYMBOL>.json          the serving tail (see titan_lib.core.prices)
+
+A reader takes the manifest, then the files it names. A writer writes new data files first
+and then swaps the manifest with a compare-and-swap, so readers see the old dataset or the
+new one, never a mix, and two concurrent writers cannot lose each other's update.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import polars as pl
+
+from titan_lib.core.prices import PRICE_TAIL_LENGTH, PRICE_TAIL_SCHEMA_VERSION, price_tail_key
+from titan_lib.data.schema import PRICE_SCHEMA
+from titan_lib.exceptions import DataValidationError, NotFoundError, SchemaVersionError
+from titan_lib.stores.objects import ObjectStore, dumps_json
+
+MANIFEST_KEY = "prices/manifest.json"
+MANIFEST_SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class SymbolEntry:
+    """One symbol's current data file and its coverage."""
+
+    key: str
+    sha256: str
+    rows: int
+    first_date: str
+    last_date: str
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The committed state of the price dataset."""
+
+    version: int
+    symbols: dict[str, SymbolEntry]
+    updated_at: str | None
+    token: str | None
+
+    def to_json(self) -> bytes:
+        return dumps_json(
+            {
+                "schema_version": MANIFEST_SCHEMA_VERSION,
+                "version": self.version,
+                "updated_at": self.updated_at,
+                "symbols": {s: e.__dict__ for s, e in sorted(self.symbols.items())},
+            }
+        )
+
+
+def read_manifest(store: ObjectStore) -> Manifest:
+    """Read the manifest; an empty store gives an empty manifest (version 0)."""
+    found = store.read_versioned(MANIFEST_KEY)
+    if found is None:
+        return Manifest(version=0, symbols={}, updated_at=None, token=None)
+    data, token = found
+    try:
+        doc = json.loads(data)
+    except ValueError as exc:
+        raise DataValidationError(f"{store.uri}/{MANIFEST_KEY} is not valid JSON: {exc}")
+    if doc.get("schema_version") != MANIFEST_SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"{store.uri}/{MANIFEST_KEY} has schema_version {doc.get('schema_version')!r}; "
+            f"this code reads {MANIFEST_SCHEMA_VERSION}"
+        )
+    symbols = {s: SymbolEntry(**e) for s, e in doc["symbols"].items()}
+    return Manifest(doc["version"], symbols, doc.get("updated_at"), token)
+
+
+def to_parquet_bytes(frame: pl.DataFrame) -> bytes:
+    """Serialise one symbol's prices (stored schema) as Parquet."""
+    buf = io.BytesIO()
+    frame.write_parquet(buf, compression="zstd", statistics=True)
+    return buf.getvalue()
+
+
+def data_key(symbol: str, payload: bytes) -> tuple[str, str]:
+    """The content-addressed key of a symbol's data file, and the payload's sha256."""
+    digest = hashlib.sha256(payload).hexdigest()
+    return f"prices/data/{symbol}/{digest[:32]}.parquet", digest
+
+
+def read_symbol(store: ObjectStore, entry: SymbolEntry) -> pl.DataFrame:
+    """Read one symbol's stored prices."""
+    path = store.local_path(entry.key)
+    if path is not None:
+        return pl.read_parquet(path)
+    return pl.read_parquet(io.BytesIO(store.read_bytes(entry.key)))
+
+
+def tail_document(symbol: str, frame: pl.DataFrame, sha256: str) -> bytes:
+    """The serving tail of ``frame`` (one symbol, sorted by date)."""
+    tail = frame.tail(PRICE_TAIL_LENGTH)
+    return dumps_json(
+        {
+            "schema_version": PRICE_TAIL_SCHEMA_VERSION,
+            "symbol": symbol,
+            "dates": [d.isoformat() for d in tail.get_column("date").to_list()],
+            "close": tail.get_column("close").to_list(),
+            "data_sha256": sha256,
+            "updated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+    )
+
+
+def tail_is_current(store: ObjectStore, symbol: str, entry: SymbolEntry) -> bool:
+    """Whether the symbol's serving tail was written from its current data file."""
+    found = store.read_versioned(price_tail_key(symbol))
+    if found is None:
+        return False
+    try:
+        return bool(json.loads(found[0]).get("data_sha256") == entry.sha256)
+    except ValueError:
+        return False
+
+
+def unknown_symbols_error(store: ObjectStore, unknown: Iterable[str],
+                          manifest: Manifest) -> NotFoundError:
+    """A NotFoundError naming unknown symbols and what the store holds."""
+    missing = sorted(set(unknown))
+    if not manifest.symbols:
+        return NotFoundError(
+            f"the store {store.uri} holds no prices; run `titan data ingest sample` "
+            "(or ingest your own files) first",
+            {"store": store.uri},
+        )
+    known = sorted(manifest.symbols)
+    shown = ", ".join(known[:12]) + (" ..." if len(known) > 12 else "")
+    return NotFoundError(
+        f"unknown symbol{'s' if len(missing) > 1 else ''} {', '.join(missing)} in store "
+        f"{store.uri} (it holds {len(known)} symbols: {shown})",
+        {"symbols": missing, "store": store.uri},
+    )
+
+
+def coerce_date(value: date | datetime | str | None, name: str) -> date | None:
+    """Accept a date, a datetime or an ISO ``YYYY-MM-DD`` string."""
+    from titan_lib.exceptions import ParameterError
+
+    if value is None or isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, datetime):
+        return value.date()
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise ParameterError(f"{name}={value!r} is not a date (expected YYYY-MM-DD)") from None
+
+
+def load_from_store(
+    store: ObjectStore,
+    symbols: Sequence[str] | None,
+    start: date | None,
+    end: date | None,
+) -> pl.DataFrame:
+    """Read the named symbols (all when ``None``) between ``start`` and ``end`` inclusive."""
+    manifest = read_manifest(store)
+    wanted = sorted(manifest.symbols) if symbols is None else list(dict.fromkeys(symbols))
+    unknown = [s for s in wanted if s not in manifest.symbols]
+    if unknown or not wanted:
+        raise unknown_symbols_error(store, unknown or ["(any)"], manifest)
+    entries = [manifest.symbols[s] for s in wanted]
+    paths = [store.local_path(e.key) for e in entries]
+    if all(p is not None for p in paths):
+        lazy = pl.scan_parquet([str(p) for p in paths])
+    else:
+        lazy = pl.concat([read_symbol(store, e).lazy() for e in entries])
+    if start is not None:
+        lazy = lazy.filter(pl.col("date") >= start)
+    if end is not None:
+        lazy = lazy.filter(pl.col("date") <= end)
+    return lazy.select(list(PRICE_SCHEMA)).collect().sort("symbol", "date")
+
+
+def manifest_summary(manifest: Manifest) -> pl.DataFrame:
+    """One row per stored symbol: symbol, first_date, last_date, rows."""
+    rows: list[dict[str, Any]] = [
+        {"symbol": s, "first_date": date.fromisoformat(e.first_date),
+         "last_date": date.fromisoformat(e.last_date), "rows": e.rows}
+        for s, e in sorted(manifest.symbols.items())
+    ]
+    schema = {"symbol": pl.String, "first_date": pl.Date, "last_date": pl.Date, "rows": pl.Int64}
+    return pl.DataFrame(rows, schema=schema)

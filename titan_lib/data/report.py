@@ -1,0 +1,41 @@
+"""A short text summary of the stored price universe."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from titan_lib.data.query import list_symbols, load_prices
+
+
+def universe_summary(store: str | None = None, top: int = 5) -> str:
+    """Coverage of the stored universe and each symbol's return over its last year.
+
+    Returns
+    -------
+    str
+        Symbol count, date range, total rows, and the ``top`` best and worst symbols by
+        trailing 252-day return of the adjusted close.
+    """
+    table = list_symbols(store)
+    if table.height == 0:
+        return "the store holds no prices; run `titan data ingest sample`"
+    prices = load_prices(store=store)
+    trailing = (
+        prices.group_by("symbol")
+        .agg(pl.col("close").tail(253).first().alias("c0"), pl.col("close").last().alias("c1"),
+             pl.col("date").last().alias("last_date"))
+        .with_columns((pl.col("c1") / pl.col("c0") - 1.0).alias("ret"))
+        .sort("ret", descending=True)
+    )
+    lines = [
+        f"{table.height} symbols, {table.get_column('rows').sum()} rows, "
+        f"{table.get_column('first_date').min()} to {table.get_column('last_date').max()}",
+        "trailing 1-year return (adjusted close):",
+    ]
+    for rec in trailing.head(top).iter_rows(named=True):
+        lines.append(f"  {rec['symbol']:<8} {rec['ret']:+8.1%}  last {rec['c1']:.2f} on {rec['last_date']}")
+    if trailing.height > top:
+        lines.append("  ...")
+        for rec in trailing.tail(min(top, trailing.height - top)).iter_rows(named=True):
+            lines.append(f"  {rec['symbol']:<8} {rec['ret']:+8.1%}  last {rec['c1']:.2f} on {rec['last_date']}")
+    return "\n".join(lines)

@@ -1,0 +1,138 @@
+"""S3 object store (boto3). Conditional writes use S3's ``If-None-Match``/``If-Match``.
+
+The endpoint honours boto3's own configuration, so ``AWS_ENDPOINT_URL`` points it at a
+local moto server in tests.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from titan_lib.exceptions import ConflictError, NotFoundError, StoreError
+
+
+def _error_code(exc: Exception) -> str:
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+class S3ObjectStore:
+    """Objects under ``s3://bucket/prefix``.
+
+    Parameters
+    ----------
+    uri
+        ``s3://bucket`` or ``s3://bucket/prefix``.
+    client
+        A boto3 S3 client; one is created from the environment when omitted.
+    """
+
+    def __init__(self, uri: str, client: Any | None = None) -> None:
+        if not uri.startswith("s3://"):
+            raise StoreError(f"not an S3 URI: {uri!r}", {"uri": uri})
+        bucket, _, prefix = uri[len("s3://") :].partition("/")
+        if not bucket:
+            raise StoreError(f"S3 URI has no bucket: {uri!r}", {"uri": uri})
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.uri = f"s3://{bucket}" + (f"/{self.prefix}" if self.prefix else "")
+        if client is None:
+            import boto3
+
+            client = boto3.client("s3")
+        self.client = client
+
+    def _key(self, key: str) -> str:
+        clean = key.strip("/")
+        if not clean:
+            raise StoreError(f"invalid store key {key!r}", {"key": key})
+        return f"{self.prefix}/{clean}" if self.prefix else clean
+
+    def local_path(self, key: str) -> Path | None:
+        return None
+
+    def _fail(self, action: str, key: str, exc: Exception) -> StoreError:
+        return StoreError(
+            f"could not {action} {self.uri}/{key}: {exc}", {"key": key, "uri": self.uri}
+        )
+
+    def read_versioned(self, key: str) -> tuple[bytes, str] | None:
+        try:
+            obj = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+        except Exception as exc:
+            if _error_code(exc) in ("NoSuchKey", "404", "NotFound"):
+                return None
+            if _error_code(exc) == "NoSuchBucket":
+                raise StoreError(
+                    f"S3 bucket {self.bucket!r} does not exist (store {self.uri})",
+                    {"bucket": self.bucket},
+                ) from None
+            raise self._fail("read", key, exc) from exc
+        return obj["Body"].read(), str(obj["ETag"])
+
+    def read_bytes(self, key: str) -> bytes:
+        found = self.read_versioned(key)
+        if found is None:
+            raise NotFoundError(f"{key} not found in store {self.uri}", {"key": key})
+        return found[0]
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+        except Exception as exc:
+            raise self._fail("write", key, exc) from exc
+
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        try:
+            self.client.put_object(
+                Bucket=self.bucket, Key=self._key(key), Body=data, IfNoneMatch="*"
+            )
+        except Exception as exc:
+            if _error_code(exc) in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+                return False
+            raise self._fail("write", key, exc) from exc
+        return True
+
+    def write_if_match(self, key: str, data: bytes, token: str | None) -> None:
+        extra: dict[str, str] = {"IfNoneMatch": "*"} if token is None else {"IfMatch": token}
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **extra)
+        except Exception as exc:
+            if _error_code(exc) in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+                raise ConflictError(
+                    f"{key} changed in store {self.uri} while it was being updated; retry",
+                    {"key": key},
+                ) from None
+            raise self._fail("write", key, exc) from exc
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except Exception as exc:
+            if _error_code(exc) in ("NoSuchKey", "404", "NotFound"):
+                return False
+            raise self._fail("check", key, exc) from exc
+        return True
+
+    def list(self, prefix: str = "") -> list[str]:
+        # Folder semantics, as in the local store: "runs" lists "runs/...", not "runsx".
+        full = self._key(prefix) + "/" if prefix.strip("/") else (
+            f"{self.prefix}/" if self.prefix else ""
+        )
+        root = f"{self.prefix}/" if self.prefix else ""
+        keys: list[str] = []
+        try:
+            paginator = self.client.get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
+                for item in page.get("Contents", []):
+                    keys.append(item["Key"][len(root) :])
+        except Exception as exc:
+            raise self._fail("list", prefix, exc) from exc
+        return sorted(keys)
+
+    def delete(self, key: str) -> None:
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+        except Exception as exc:
+            raise self._fail("delete", key, exc) from exc
