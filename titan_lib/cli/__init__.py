@@ -32,21 +32,12 @@ _register()
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the CLI; a :class:`TitanError` becomes ``error: ...`` and exit 1."""
+    """Entry point: run the CLI; a :class:`TitanError` becomes ``error: ...`` and exit 1.
+
+    Usage errors (unknown option, missing argument) are reported by typer with exit 2.
+    """
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv)
     except TitanError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         raise SystemExit(1) from None
-    except typer.Abort:
-        print("aborted", file=sys.stderr)
-        raise SystemExit(1) from None
-    except SystemExit:
-        raise
-    except Exception as exc:  # click usage errors carry their own exit code
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            raise SystemExit(exc.exit_code) from None
-        raise

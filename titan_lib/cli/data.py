@@ -7,22 +7,29 @@ from typing import Annotated
 import typer
 
 STORE_OPTION = typer.Option(
-    "--store", "-s", help="Store URI: a folder or s3://bucket/prefix. Default: $TITAN_STORE or ./titan-data."
+    "--store",
+    "-s",
+    help="Store URI: a folder or s3://bucket/prefix. Default: $TITAN_STORE or ./titan-data.",
 )
 
 
 def register(app: typer.Typer) -> None:
     """Add ``titan data ...``."""
-    data_app = typer.Typer(help="Price data: ingest CSV/Parquet files, list stored symbols.",
-                           no_args_is_help=True)
+    data_app = typer.Typer(
+        help="Price data: ingest CSV/Parquet files, list stored symbols.", no_args_is_help=True
+    )
 
     @data_app.command("ingest")
     def ingest_command(
-        sources: Annotated[list[str], typer.Argument(
-            help="CSV/Parquet files (paths or s3://bucket/key), or 'sample' for the bundled data.")],
+        sources: Annotated[
+            list[str],
+            typer.Argument(
+                help="CSV/Parquet files (paths or s3://bucket/key), or 'sample' (bundled data)."
+            ),
+        ],
         store: Annotated[str | None, STORE_OPTION] = None,
     ) -> None:
-        """Validate files and add their prices to the store (atomic; nothing is written on error)."""
+        """Validate files and add their prices to the store (atomic: all or nothing)."""
         from titan_lib.data import ingest
 
         report = ingest(sources, store=store)
@@ -39,8 +46,10 @@ def register(app: typer.Typer) -> None:
             return
         typer.echo(f"{'symbol':<10} {'first_date':<12} {'last_date':<12} {'rows':>8}")
         for rec in table.iter_rows(named=True):
-            typer.echo(f"{rec['symbol']:<10} {rec['first_date']!s:<12} "
-                       f"{rec['last_date']!s:<12} {rec['rows']:>8}")
+            typer.echo(
+                f"{rec['symbol']:<10} {rec['first_date']!s:<12} "
+                f"{rec['last_date']!s:<12} {rec['rows']:>8}"
+            )
 
     @data_app.command("summary")
     def summary_command(store: Annotated[str | None, STORE_OPTION] = None) -> None:

@@ -6,11 +6,13 @@ import contextlib
 import os
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import polars as pl
 
+from titan_lib.core.prices import price_tail_key
 from titan_lib.data.price_store import (
     MANIFEST_KEY,
     Manifest,
@@ -26,7 +28,6 @@ from titan_lib.data.schema import PRICE_SCHEMA
 from titan_lib.data.sources import expand_sources, read_table
 from titan_lib.data.validate import ValidatedTable, validate_table
 from titan_lib.exceptions import DataValidationError
-from titan_lib.core.prices import price_tail_key
 from titan_lib.stores.objects import ObjectStore, open_store
 
 SourceArg = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
@@ -87,9 +88,15 @@ def _combine(tables: list[ValidatedTable]) -> pl.DataFrame:
         dup = batch.filter(pl.struct("date", "symbol").is_duplicated())
         if dup.height:
             first = dup.sort("symbol", "date").row(0, named=True)
-            files = sorted(set(dup.filter(
-                (pl.col("symbol") == first["symbol"]) & (pl.col("date") == first["date"])
-            ).get_column("_file").to_list()))
+            files = sorted(
+                set(
+                    dup.filter(
+                        (pl.col("symbol") == first["symbol"]) & (pl.col("date") == first["date"])
+                    )
+                    .get_column("_file")
+                    .to_list()
+                )
+            )
             raise DataValidationError(
                 f"duplicate (date, symbol) across files: {first['symbol']} on {first['date']} "
                 f"appears in {' and '.join(files)}",
@@ -102,17 +109,25 @@ def _gap_summary(batch: pl.DataFrame) -> pl.DataFrame:
     calendar = batch.select(pl.col("date").unique().sort()).get_column("date")
     first_day = calendar[0]
     spans = batch.group_by("symbol").agg(
-        pl.len().alias("rows_in"), pl.col("date").min().alias("span_start"),
+        pl.len().alias("rows_in"),
+        pl.col("date").min().alias("span_start"),
         pl.col("date").max().alias("span_end"),
     )
     cal = pl.DataFrame({"date": calendar})
-    in_span = spans.join(cal, how="cross").filter(
-        (pl.col("date") >= pl.col("span_start")) & (pl.col("date") <= pl.col("span_end"))
-    ).group_by("symbol").agg(pl.len().alias("calendar_days"))
-    return spans.join(in_span, on="symbol").with_columns(
-        (pl.col("calendar_days") - pl.col("rows_in")).alias("gaps"),
-        (pl.col("span_start") > first_day).alias("late_start"),
-    ).select("symbol", "rows_in", "gaps", "late_start")
+    in_span = (
+        spans.join(cal, how="cross")
+        .filter((pl.col("date") >= pl.col("span_start")) & (pl.col("date") <= pl.col("span_end")))
+        .group_by("symbol")
+        .agg(pl.len().alias("calendar_days"))
+    )
+    return (
+        spans.join(in_span, on="symbol")
+        .with_columns(
+            (pl.col("calendar_days") - pl.col("rows_in")).alias("gaps"),
+            (pl.col("span_start") > first_day).alias("late_start"),
+        )
+        .select("symbol", "rows_in", "gaps", "late_start")
+    )
 
 
 def _merge(existing: pl.DataFrame | None, incoming: pl.DataFrame) -> tuple[pl.DataFrame, int, int]:
@@ -132,45 +147,75 @@ def _merge(existing: pl.DataFrame | None, incoming: pl.DataFrame) -> tuple[pl.Da
     return merged, added, revised
 
 
+WRITE_THREADS = 8
+"""Concurrent object writes: local fsyncs and S3 PUTs are latency-bound, not CPU-bound."""
+
+
+def _write_all(store: ObjectStore, items: list[tuple[str, bytes]]) -> None:
+    with ThreadPoolExecutor(WRITE_THREADS) as pool:
+        list(pool.map(lambda item: store.write_bytes(*item), items))
+
+
 def commit_prices(store: ObjectStore, batch: pl.DataFrame) -> tuple[Manifest, pl.DataFrame]:
     """Merge a validated long batch into the store and swap the manifest.
 
     Data files are written first; the manifest swap (compare-and-swap) is the commit. On any
     failure before the commit, the files this call created are removed again, so the store
-    is left byte-for-byte as it was.
+    is left byte-for-byte as it was. Serving tails are refreshed after the commit.
     """
     manifest = read_manifest(store)
     entries = dict(manifest.symbols)
     created: list[str] = []
     stats = []
+    changed_frames: dict[str, pl.DataFrame] = {}
+    pending: list[tuple[str, bytes]] = []
     try:
-        for (symbol,), incoming in batch.partition_by("symbol", as_dict=True).items():
+        for (symbol,), incoming in (
+            batch.sort("symbol", "date")
+            .partition_by("symbol", as_dict=True, maintain_order=True)
+            .items()
+        ):
             symbol = str(symbol)
-            incoming = incoming.sort("date")
             old = entries.get(symbol)
             existing = read_symbol(store, old) if old is not None else None
             merged, added, revised = _merge(existing, incoming)
-            stats.append({"symbol": symbol, "added": added, "revised": revised,
-                          "stored_rows": merged.height,
-                          "first_date": merged.get_column("date").min(),
-                          "last_date": merged.get_column("date").max()})
+            dates = merged.get_column("date")
+            first, last = dates[0], dates[-1]
+            stats.append(
+                {
+                    "symbol": symbol,
+                    "added": added,
+                    "revised": revised,
+                    "stored_rows": merged.height,
+                    "first_date": first,
+                    "last_date": last,
+                }
+            )
             if old is not None and added == 0 and revised == 0:
                 continue
             payload = to_parquet_bytes(merged.select(list(PRICE_SCHEMA)))
             key, digest = data_key(symbol, payload)
-            if not store.exists(key):
-                store.write_bytes(key, payload)
-                created.append(key)
+            if old is None or old.key != key:
+                pending.append((key, payload))
             entries[symbol] = SymbolEntry(
-                key=key, sha256=digest, rows=merged.height,
-                first_date=merged.get_column("date").min().isoformat(),
-                last_date=merged.get_column("date").max().isoformat(),
+                key=key,
+                sha256=digest,
+                rows=merged.height,
+                first_date=first.isoformat(),
+                last_date=last.isoformat(),
             )
+            changed_frames[symbol] = merged
+        fresh = [(k, p) for k, p in pending if not store.exists(k)]
+        created.extend(k for k, _ in fresh)
+        _write_all(store, fresh)
         changed = entries != manifest.symbols
         new_manifest = Manifest(
-            version=manifest.version + (1 if changed else 0), symbols=entries,
-            updated_at=datetime.now(UTC).isoformat(timespec="seconds") if changed
-            else manifest.updated_at, token=None,
+            version=manifest.version + (1 if changed else 0),
+            symbols=entries,
+            updated_at=datetime.now(UTC).isoformat(timespec="seconds")
+            if changed
+            else manifest.updated_at,
+            token=None,
         )
         if changed:
             store.write_if_match(MANIFEST_KEY, new_manifest.to_json(), manifest.token)
@@ -184,24 +229,32 @@ def commit_prices(store: ObjectStore, batch: pl.DataFrame) -> tuple[Manifest, pl
         if entries[symbol].key != old.key:
             with contextlib.suppress(Exception):
                 store.delete(old.key)
-    refresh_tails(store, new_manifest)
+    refresh_tails(store, new_manifest, changed_frames)
     return new_manifest, pl.DataFrame(stats)
 
 
-def refresh_tails(store: ObjectStore, manifest: Manifest) -> list[str]:
-    """Rewrite every serving tail that does not match its symbol's current data file."""
-    refreshed = []
+def refresh_tails(
+    store: ObjectStore, manifest: Manifest, frames: dict[str, pl.DataFrame] | None = None
+) -> list[str]:
+    """Rewrite the serving tails of ``frames`` (just committed) and of any symbol whose
+    tail does not match its current data file (an earlier run stopped before this step)."""
+    frames = dict(frames or {})
     for symbol, entry in manifest.symbols.items():
-        if tail_is_current(store, symbol, entry):
-            continue
-        frame = read_symbol(store, entry)
-        store.write_bytes(price_tail_key(symbol), tail_document(symbol, frame, entry.sha256))
-        refreshed.append(symbol)
-    return refreshed
+        if symbol not in frames and not tail_is_current(store, symbol, entry):
+            frames[symbol] = read_symbol(store, entry)
+    _write_all(
+        store,
+        [
+            (price_tail_key(s), tail_document(s, f, manifest.symbols[s].sha256))
+            for s, f in frames.items()
+        ],
+    )
+    return sorted(frames)
 
 
-def ingest_frame(prices: pl.DataFrame, store: str | None = None,
-                 sources: list[str] | None = None) -> IngestReport:
+def ingest_frame(
+    prices: pl.DataFrame, store: str | None = None, sources: list[str] | None = None
+) -> IngestReport:
     """Ingest an already-long polars frame (``date, symbol, close`` [+ OHLCV]).
 
     The frame goes through the same validation as a long-form file.
@@ -242,18 +295,34 @@ def ingest(sources: SourceArg, store: str | None = None) -> IngestReport:
     return _ingest_tables(tables, store, uris)
 
 
-def _ingest_tables(tables: list[ValidatedTable], store: str | None,
-                   uris: list[str]) -> IngestReport:
+def _ingest_tables(
+    tables: list[ValidatedTable], store: str | None, uris: list[str]
+) -> IngestReport:
     started = time.perf_counter()
     batch = _combine(tables)
     target = open_store(store)
     manifest, stats = commit_prices(target, batch)
-    summary = stats.join(_gap_summary(batch), on="symbol").select(
-        "symbol", "rows_in", "added", "revised", "first_date", "last_date", "stored_rows",
-        "gaps", "late_start",
-    ).sort("symbol")
+    summary = (
+        stats.join(_gap_summary(batch), on="symbol")
+        .select(
+            "symbol",
+            "rows_in",
+            "added",
+            "revised",
+            "first_date",
+            "last_date",
+            "stored_rows",
+            "gaps",
+            "late_start",
+        )
+        .sort("symbol")
+    )
     return IngestReport(
-        store=target.uri, sources=uris, summary=summary, rows_read=batch.height,
-        empty_cells=sum(t.empty_cells for t in tables), manifest_version=manifest.version,
+        store=target.uri,
+        sources=uris,
+        summary=summary,
+        rows_read=batch.height,
+        empty_cells=sum(t.empty_cells for t in tables),
+        manifest_version=manifest.version,
         elapsed_s=time.perf_counter() - started,
     )

@@ -72,7 +72,7 @@ def read_manifest(store: ObjectStore) -> Manifest:
     try:
         doc = json.loads(data)
     except ValueError as exc:
-        raise DataValidationError(f"{store.uri}/{MANIFEST_KEY} is not valid JSON: {exc}")
+        raise DataValidationError(f"{store.uri}/{MANIFEST_KEY} is not valid JSON: {exc}") from None
     if doc.get("schema_version") != MANIFEST_SCHEMA_VERSION:
         raise SchemaVersionError(
             f"{store.uri}/{MANIFEST_KEY} has schema_version {doc.get('schema_version')!r}; "
@@ -110,11 +110,12 @@ def tail_document(symbol: str, frame: pl.DataFrame, sha256: str) -> bytes:
         {
             "schema_version": PRICE_TAIL_SCHEMA_VERSION,
             "symbol": symbol,
-            "dates": [d.isoformat() for d in tail.get_column("date").to_list()],
+            "dates": tail.get_column("date").cast(pl.String).to_list(),
             "close": tail.get_column("close").to_list(),
             "data_sha256": sha256,
             "updated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        }
+        },
+        pretty=False,
     )
 
 
@@ -129,8 +130,9 @@ def tail_is_current(store: ObjectStore, symbol: str, entry: SymbolEntry) -> bool
         return False
 
 
-def unknown_symbols_error(store: ObjectStore, unknown: Iterable[str],
-                          manifest: Manifest) -> NotFoundError:
+def unknown_symbols_error(
+    store: ObjectStore, unknown: Iterable[str], manifest: Manifest
+) -> NotFoundError:
     """A NotFoundError naming unknown symbols and what the store holds."""
     missing = sorted(set(unknown))
     if not manifest.symbols:
@@ -152,7 +154,7 @@ def coerce_date(value: date | datetime | str | None, name: str) -> date | None:
     """Accept a date, a datetime or an ISO ``YYYY-MM-DD`` string."""
     from titan_lib.exceptions import ParameterError
 
-    if value is None or isinstance(value, date) and not isinstance(value, datetime):
+    if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
         return value
     if isinstance(value, datetime):
         return value.date()
@@ -190,8 +192,12 @@ def load_from_store(
 def manifest_summary(manifest: Manifest) -> pl.DataFrame:
     """One row per stored symbol: symbol, first_date, last_date, rows."""
     rows: list[dict[str, Any]] = [
-        {"symbol": s, "first_date": date.fromisoformat(e.first_date),
-         "last_date": date.fromisoformat(e.last_date), "rows": e.rows}
+        {
+            "symbol": s,
+            "first_date": date.fromisoformat(e.first_date),
+            "last_date": date.fromisoformat(e.last_date),
+            "rows": e.rows,
+        }
         for s, e in sorted(manifest.symbols.items())
     ]
     schema = {"symbol": pl.String, "first_date": pl.Date, "last_date": pl.Date, "rows": pl.Int64}

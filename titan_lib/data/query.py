@@ -64,13 +64,18 @@ def sample_prices(symbols: Sequence[str] | None = None) -> pl.DataFrame:
     1990-01-02 to 2022-12-28. Source and licence: ``titan_lib/data/sample/NOTICE.md``.
     """
     frame = pl.concat([pl.read_parquet(SAMPLE_DIR / name) for name in SAMPLE_FILES])
-    frame = frame.select([pl.col(n).cast(t) if n in frame.columns else pl.lit(None, t).alias(n)
-                          for n, t in PRICE_SCHEMA.items()])
+    frame = frame.select(
+        [
+            pl.col(n).cast(t) if n in frame.columns else pl.lit(None, t).alias(n)
+            for n, t in PRICE_SCHEMA.items()
+        ]
+    )
     if symbols is not None:
         unknown = sorted(set(symbols) - set(frame.get_column("symbol").unique().to_list()))
         if unknown:
-            raise NotFoundError(f"symbols not in the bundled sample: {', '.join(unknown)}",
-                                {"symbols": unknown})
+            raise NotFoundError(
+                f"symbols not in the bundled sample: {', '.join(unknown)}", {"symbols": unknown}
+            )
         frame = frame.filter(pl.col("symbol").is_in(list(symbols)))
     return frame.sort("symbol", "date")
 

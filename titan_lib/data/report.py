@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import polars as pl
 
 from titan_lib.data.query import list_symbols, load_prices
@@ -22,8 +24,11 @@ def universe_summary(store: str | None = None, top: int = 5) -> str:
     prices = load_prices(store=store)
     trailing = (
         prices.group_by("symbol")
-        .agg(pl.col("close").tail(253).first().alias("c0"), pl.col("close").last().alias("c1"),
-             pl.col("date").last().alias("last_date"))
+        .agg(
+            pl.col("close").tail(253).first().alias("c0"),
+            pl.col("close").last().alias("c1"),
+            pl.col("date").last().alias("last_date"),
+        )
         .with_columns((pl.col("c1") / pl.col("c0") - 1.0).alias("ret"))
         .sort("ret", descending=True)
     )
@@ -32,10 +37,15 @@ def universe_summary(store: str | None = None, top: int = 5) -> str:
         f"{table.get_column('first_date').min()} to {table.get_column('last_date').max()}",
         "trailing 1-year return (adjusted close):",
     ]
-    for rec in trailing.head(top).iter_rows(named=True):
-        lines.append(f"  {rec['symbol']:<8} {rec['ret']:+8.1%}  last {rec['c1']:.2f} on {rec['last_date']}")
+
+    def line(rec: dict[str, Any]) -> str:
+        return (
+            f"  {rec['symbol']:<8} {rec['ret']:+8.1%}  last {rec['c1']:.2f} on {rec['last_date']!s}"
+        )
+
+    lines.extend(line(rec) for rec in trailing.head(top).iter_rows(named=True))
     if trailing.height > top:
         lines.append("  ...")
-        for rec in trailing.tail(min(top, trailing.height - top)).iter_rows(named=True):
-            lines.append(f"  {rec['symbol']:<8} {rec['ret']:+8.1%}  last {rec['c1']:.2f} on {rec['last_date']}")
+        bottom = trailing.tail(min(top, trailing.height - top))
+        lines.extend(line(rec) for rec in bottom.iter_rows(named=True))
     return "\n".join(lines)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +37,9 @@ class RawTable:
     first_row: int
 
 
-def expand_sources(sources: str | os.PathLike[str] | list[str | os.PathLike[str]]) -> list[str]:
+def expand_sources(
+    sources: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+) -> list[str]:
     """Turn a source, a list of sources or ``"sample"`` into a list of file URIs."""
     items = [sources] if isinstance(sources, str | os.PathLike) else list(sources)
     out: list[str] = []
@@ -102,7 +105,9 @@ def read_table(uri: str) -> RawTable:
             frame = pl.read_parquet(io.BytesIO(data))
             first_row = 1
     except Exception as exc:
-        raise DataValidationError(f"{uri}: not a readable {suffix} file: {exc}", {"file": uri})
+        raise DataValidationError(
+            f"{uri}: not a readable {suffix} file: {exc}", {"file": uri}
+        ) from None
     if frame.height == 0:
         raise DataValidationError(f"{uri}: the file is empty (no data rows)", {"file": uri})
     return RawTable(name=uri, frame=frame, first_row=first_row)

@@ -60,7 +60,7 @@ class ValidatedTable:
 
 
 def _fail(table: RawTable, problems: list[Problem]) -> DataValidationError:
-    problems = sorted(problems, key=lambda p: (p.row if p.row is not None else -1))
+    problems = sorted(problems, key=lambda p: p.row if p.row is not None else -1)
     first = problems[0].describe(table.name)
     more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
     details: dict[str, Any] = {
@@ -75,8 +75,9 @@ def _as_text(expr: pl.Expr) -> pl.Expr:
     return expr.cast(pl.String)
 
 
-def _problems(frame: pl.DataFrame, mask: pl.Expr, column: str | pl.Expr, text: str,
-              value: str | None = None) -> list[Problem]:
+def _problems(
+    frame: pl.DataFrame, mask: pl.Expr, column: str | pl.Expr, text: str, value: str | None = None
+) -> list[Problem]:
     """Problems for the rows of ``frame`` where ``mask`` holds.
 
     ``frame`` has the columns ``_row`` and ``_date_raw``; ``column`` names the offending
@@ -132,8 +133,9 @@ def _numeric(frame: pl.DataFrame, name: str) -> tuple[pl.DataFrame, pl.Expr]:
     return frame.with_columns(pl.lit(None, pl.Float64).alias(name)), pl.col(name).is_null()
 
 
-def _value_problems(frame: pl.DataFrame, name: str, column: str | pl.Expr,
-                    positive: bool) -> tuple[pl.DataFrame, list[Problem]]:
+def _value_problems(
+    frame: pl.DataFrame, name: str, column: str | pl.Expr, positive: bool
+) -> tuple[pl.DataFrame, list[Problem]]:
     frame, non_numeric = _numeric(frame, name)
     raw = f"_{name}_raw"
     col = pl.col(name)
@@ -185,15 +187,22 @@ def validate_table(table: RawTable) -> ValidatedTable:
         unknown = sorted(c for c in table.frame.columns if c.lower().strip() not in LONG_COLUMNS)
         if unknown:
             allowed = ", ".join(PRICE_SCHEMA)
-            raise _fail(table, [Problem(None, None, c, f"unknown column in long form "
-                                        f"(allowed: {allowed})") for c in unknown])
+            raise _fail(
+                table,
+                [
+                    Problem(None, None, c, f"unknown column in long form (allowed: {allowed})")
+                    for c in unknown
+                ],
+            )
         if "close" not in lower:
             raise _fail(table, [Problem(None, None, "close", "missing required column")])
         frame = table.frame.rename({orig: low for low, orig in lower.items()})
         frame = frame.with_row_index("_row", offset=table.first_row).rename({"date": "_date_raw"})
         frame = frame.with_columns(_as_text(pl.col("symbol")).str.strip_chars().alias("symbol"))
         problems += _problems(
-            frame, pl.col("symbol").is_null() | (pl.col("symbol") == ""), "symbol",
+            frame,
+            pl.col("symbol").is_null() | (pl.col("symbol") == ""),
+            "symbol",
             "empty symbol",
         )
         column: str | pl.Expr = "close"
@@ -209,8 +218,11 @@ def validate_table(table: RawTable) -> ValidatedTable:
     )
     problems += _problems(frame, date_missing, lower["date"], "missing date")
     problems += _problems(
-        frame, ~date_missing & pl.col("date").is_null(), lower["date"],
-        "unparseable date {value!r} (expected YYYY-MM-DD)", "_date_raw",
+        frame,
+        ~date_missing & pl.col("date").is_null(),
+        lower["date"],
+        "unparseable date {value!r} (expected YYYY-MM-DD)",
+        "_date_raw",
     )
 
     frame, found = _value_problems(frame, "close", column, positive=True)
@@ -231,14 +243,20 @@ def validate_table(table: RawTable) -> ValidatedTable:
             problems += found
         if "high" in frame.columns and "low" in frame.columns:
             problems += _problems(
-                frame, pl.col("high") < pl.col("low"), "high",
-                "high {value} is below the low", "high",
+                frame,
+                pl.col("high") < pl.col("low"),
+                "high",
+                "high {value} is below the low",
+                "high",
             )
 
     valid_symbol = pl.col("symbol").str.contains(SYMBOL_PATTERN)
     problems += _problems(
-        frame, pl.col("symbol").is_not_null() & (pl.col("symbol") != "") & ~valid_symbol,
-        pl.col("symbol"), "invalid symbol {value!r}", "symbol",
+        frame,
+        pl.col("symbol").is_not_null() & (pl.col("symbol") != "") & ~valid_symbol,
+        pl.col("symbol"),
+        "invalid symbol {value!r}",
+        "symbol",
     )
     dup = pl.struct("date", "symbol").is_duplicated() & pl.col("date").is_not_null()
     first_of = pl.col("_row") != pl.col("_row").min().over("date", "symbol")
@@ -249,9 +267,9 @@ def validate_table(table: RawTable) -> ValidatedTable:
     for name in PRICE_SCHEMA:
         if name not in frame.columns:
             frame = frame.with_columns(pl.lit(None, PRICE_SCHEMA[name]).alias(name))
-    prices = frame.select(
-        [pl.col(n).cast(t) for n, t in PRICE_SCHEMA.items()]
-    ).sort("symbol", "date")
+    prices = frame.select([pl.col(n).cast(t) for n, t in PRICE_SCHEMA.items()]).sort(
+        "symbol", "date"
+    )
     if prices.height == 0:
         raise _fail(table, [Problem(None, None, None, "no prices (every cell is empty)")])
     return ValidatedTable(name=table.name, form=form, prices=prices, empty_cells=empty_cells)

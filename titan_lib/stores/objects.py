@@ -89,9 +89,16 @@ def read_json(store: ObjectStore, key: str) -> Any:
     return json.loads(store.read_bytes(key).decode("utf-8"))
 
 
-def dumps_json(obj: Any) -> bytes:
-    """Serialise ``obj`` as stable JSON bytes (sorted keys, no NaN)."""
-    return json.dumps(obj, sort_keys=True, indent=2, allow_nan=False, default=str).encode()
+def dumps_json(obj: Any, *, pretty: bool = True) -> bytes:
+    """Serialise ``obj`` as stable JSON bytes (sorted keys, no NaN).
+
+    ``pretty=False`` gives compact output, several times faster for large documents.
+    """
+    if pretty:
+        text = json.dumps(obj, sort_keys=True, indent=2, allow_nan=False, default=str)
+    else:
+        text = json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False, default=str)
+    return text.encode()
 
 
 def write_json(store: ObjectStore, key: str, obj: Any) -> None:

@@ -117,8 +117,10 @@ class S3ObjectStore:
 
     def list(self, prefix: str = "") -> list[str]:
         # Folder semantics, as in the local store: "runs" lists "runs/...", not "runsx".
-        full = self._key(prefix) + "/" if prefix.strip("/") else (
-            f"{self.prefix}/" if self.prefix else ""
+        full = (
+            self._key(prefix) + "/"
+            if prefix.strip("/")
+            else (f"{self.prefix}/" if self.prefix else "")
         )
         root = f"{self.prefix}/" if self.prefix else ""
         keys: list[str] = []

@@ -1,0 +1,94 @@
+"""Benchmark: ingest 500 symbols x 2520 days from CSV, then query two symbols over 10 years.
+
+Prints the ingest time and rows/s, against a reference measured in the same run: the raw
+I/O floor (polars reads the same CSV and writes one Parquet file, no validation, no
+per-symbol files, no manifest). Then the query time of ``load_prices`` for two symbols over
+10 years, against a reference full scan of every stored file with a filter.
+
+Targets on 2 cores: the whole ingest <= 5 s, the query <= 50 ms.
+
+Usage: python benchmarks/ingest.py [--symbols 500] [--days 2520]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import polars as pl
+
+from titan_lib.data import ingest, load_prices
+from titan_lib.data.synthetic import make_universe
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--symbols", type=int, default=500)
+    parser.add_argument("--days", type=int, default=2520)
+    args = parser.parse_args()
+
+    universe = make_universe(args.symbols, args.days, n_pairs=10, seed=7)
+    with tempfile.TemporaryDirectory() as tmp:
+        csv = Path(tmp) / "universe.csv"
+        universe.wide().write_csv(csv)
+        rows = args.symbols * args.days
+        size_mb = csv.stat().st_size / 1e6
+        print(
+            f"input: {args.symbols} symbols x {args.days} days = {rows:,} prices, "
+            f"wide CSV {size_mb:.1f} MB"
+        )
+
+        t0 = time.perf_counter()
+        raw = pl.read_csv(csv)
+        raw.write_parquet(Path(tmp) / "floor.parquet")
+        floor_s = time.perf_counter() - t0
+
+        store = str(Path(tmp) / "store")
+        t0 = time.perf_counter()
+        report = ingest(str(csv), store=store)
+        ingest_s = time.perf_counter() - t0
+        assert report.rows_added == rows, report
+
+        t0 = time.perf_counter()
+        again = ingest(str(csv), store=store)
+        reingest_s = time.perf_counter() - t0
+        assert again.rows_added == 0
+
+        a, b = universe.symbols[0], universe.symbols[1]
+        first = universe.prices.get_column("date").min()
+        end = universe.prices.get_column("date").max()
+        start = end.replace(year=end.year - 10) if end.year - 10 >= first.year else first
+        query_times = []
+        for _ in range(20):
+            t0 = time.perf_counter()
+            frame = load_prices([a, b], start=start, end=end, store=store)
+            query_times.append(time.perf_counter() - t0)
+        query_s = statistics.median(query_times)
+
+        scan_times = []
+        files = [str(p) for p in (Path(store) / "prices" / "data").rglob("*.parquet")]
+        for _ in range(5):
+            t0 = time.perf_counter()
+            pl.scan_parquet(files).filter(
+                pl.col("symbol").is_in([a, b]) & pl.col("date").is_between(start, end)
+            ).collect()
+            scan_times.append(time.perf_counter() - t0)
+        scan_s = statistics.median(scan_times)
+
+    print(
+        f"ingest:   {ingest_s:.3f} s  {rows / ingest_s:,.0f} rows/s  "
+        f"(target <= 5 s; raw read+write floor {floor_s:.3f} s, ratio {ingest_s / floor_s:.1f}x)"
+    )
+    print(f"re-ingest (no change): {reingest_s:.3f} s")
+    print(
+        f"query:    {query_s * 1e3:.1f} ms median of 20 for 2 symbols, {frame.height} rows, "
+        f"{start} to {end} (target <= 50 ms; full-scan reference {scan_s * 1e3:.1f} ms, "
+        f"ratio {query_s / scan_s:.2f}x)"
+    )
+
+
+if __name__ == "__main__":
+    main()
