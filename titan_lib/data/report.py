@@ -34,7 +34,7 @@ def universe_summary(store: str | None = None, top: int = 5) -> str:
     )
     lines = [
         f"{table.height} symbols, {table.get_column('rows').sum()} rows, "
-        f"{table.get_column('first_date').min()} to {table.get_column('last_date').max()}",
+        f"{table.get_column('first_date').min()!s} to {table.get_column('last_date').max()!s}",
         "trailing 1-year return (adjusted close):",
     ]
 
