@@ -1,9 +1,93 @@
-"""`titan` commands of this area (filled in by the owning module)."""
+"""``titan backtest``: backtest one pair, or sweep a parameter grid, on stored prices."""
 
 from __future__ import annotations
 
+import json
+import math
+from typing import Annotated
+
 import typer
+
+from titan_lib.cli.data import STORE_OPTION
+
+
+def _floats(text: str, name: str) -> list[float]:
+    from titan_lib.exceptions import ParameterError
+
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ParameterError(f"--{name} must be comma-separated numbers, got {text!r}") from None
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the `titan` app."""
+    """Add ``titan backtest ...``."""
+    backtest_app = typer.Typer(
+        help="Backtests: one pair with costs, or a parameter sweep.", no_args_is_help=True
+    )
+
+    @backtest_app.command("pair")
+    def pair_command(
+        y: Annotated[str, typer.Argument(help="Long-spread leg.")],
+        x: Annotated[str, typer.Argument(help="Short-spread leg.")],
+        beta: Annotated[float, typer.Option(help="Hedge ratio (log prices).")],
+        alpha: Annotated[float, typer.Option(help="Spread intercept.")] = 0.0,
+        entry: Annotated[float, typer.Option(help="Entry |z|.")] = 2.0,
+        exit: Annotated[float, typer.Option(help="Exit |z|.")] = 0.5,
+        stop: Annotated[float, typer.Option(help="Stop |z| (inf: none).")] = math.inf,
+        window: Annotated[int, typer.Option(help="Rolling z-score window (bars).")] = 60,
+        commission_bps: Annotated[float, typer.Option(help="Commission, bps.")] = 0.0,
+        slippage_bps: Annotated[float, typer.Option(help="Slippage, bps.")] = 0.0,
+        borrow_bps: Annotated[float, typer.Option(help="Annual borrow fee, bps.")] = 0.0,
+        start: Annotated[str | None, typer.Option(help="First trading date.")] = None,
+        end: Annotated[str | None, typer.Option(help="Last trading date.")] = None,
+        store: Annotated[str | None, STORE_OPTION] = None,
+    ) -> None:
+        """Backtest the z-score rule on one pair; print the statistics as JSON."""
+        from titan_lib.backtest import Costs, backtest_pair
+        from titan_lib.data import load_prices
+
+        costs = Costs(
+            commission_bps=commission_bps, slippage_bps=slippage_bps, borrow_bps=borrow_bps
+        )
+        prices = load_prices([y, x], end=end, store=store)
+        result = backtest_pair(
+            prices, y, x, beta=beta, alpha=alpha, entry=entry, exit=exit, stop=stop,
+            window=window, costs=costs, start=start, end=end, engine="numba",
+        )  # fmt: skip
+        typer.echo(json.dumps(result.stats, indent=2))
+
+    @backtest_app.command("sweep")
+    def sweep_command(
+        y: Annotated[str, typer.Argument(help="Long-spread leg.")],
+        x: Annotated[str, typer.Argument(help="Short-spread leg.")],
+        beta: Annotated[float, typer.Option(help="Hedge ratio (log prices).")],
+        entry: Annotated[str, typer.Option(help="Entry values, comma-separated.")] = "2",
+        exit: Annotated[str, typer.Option(help="Exit values, comma-separated.")] = "0.5",
+        stop: Annotated[str, typer.Option(help="Stop values, comma-separated.")] = "inf",
+        window: Annotated[str, typer.Option(help="Z windows, comma-separated.")] = "60",
+        objective: Annotated[str, typer.Option(help="Rank by this statistic.")] = "sharpe",
+        top: Annotated[int, typer.Option(help="Rows to print.")] = 10,
+        output: Annotated[str | None, typer.Option(help="Write the table (Parquet).")] = None,
+        start: Annotated[str | None, typer.Option(help="First trading date.")] = None,
+        end: Annotated[str | None, typer.Option(help="Last trading date.")] = None,
+        store: Annotated[str | None, STORE_OPTION] = None,
+    ) -> None:
+        """Sweep a grid on one pair; print the best rows by the objective."""
+        from titan_lib.backtest.sweep import check_objective, rank, sweep
+        from titan_lib.data import load_prices
+
+        check_objective(objective)
+        grid = {
+            "entry": _floats(entry, "entry"),
+            "exit": _floats(exit, "exit"),
+            "stop": _floats(stop, "stop"),
+            "window": _floats(window, "window"),
+        }
+        prices = load_prices([y, x], end=end, store=store)
+        table = sweep(prices, y, x, beta=beta, grid=grid, start=start, end=end)
+        if output:
+            table.write_parquet(output)
+        typer.echo(str(rank(table, objective).head(top)))
+
+    app.add_typer(backtest_app, name="backtest")

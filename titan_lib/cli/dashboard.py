@@ -1,9 +1,83 @@
-"""`titan` commands of this area (filled in by the owning module)."""
+"""``titan dashboard [NAME]``: serve the Voilà dashboards on 127.0.0.1."""
 
 from __future__ import annotations
+
+from typing import Annotated
 
 import typer
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the `titan` app."""
+    """Add the ``dashboard`` command."""
+
+    @app.command("dashboard")
+    def dashboard_command(
+        name: Annotated[
+            str | None,
+            typer.Argument(
+                help="index, pair_explorer, backtest_report or live_signals; "
+                "default: all, from the landing page."
+            ),
+        ] = None,
+        port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8866,
+        token: Annotated[
+            str | None,
+            typer.Option(help="Require this token (?token=...) on every request."),
+        ] = None,
+        store: Annotated[
+            str | None,
+            typer.Option(
+                "--store",
+                "-s",
+                help="Store URI: a folder or s3://bucket/prefix. "
+                "Default: $TITAN_STORE or ./titan-data.",
+            ),
+        ] = None,
+        ledger: Annotated[
+            str | None,
+            typer.Option(
+                help="Order ledger for live signals: a SQLite path or dynamodb://TABLE. "
+                "Default: $TITAN_LEDGER, else ledger.sqlite in a local store."
+            ),
+        ] = None,
+        pool_size: Annotated[
+            int, typer.Option(help="Preheated kernels kept ready per dashboard.")
+        ] = 1,
+        cull_idle_timeout: Annotated[
+            int, typer.Option(help="Shut down a kernel whose page is gone after N seconds.")
+        ] = 300,
+        cull_interval: Annotated[
+            int, typer.Option(help="Check for idle kernels every N seconds.")
+        ] = 30,
+    ) -> None:
+        """Serve the dashboards with Voilà (read-only views of the store).
+
+        Sources are stripped, tracebacks hidden, kernels preheated and idle kernels culled.
+        Stop with Ctrl-C.
+        """
+        import os
+        import sys
+
+        from titan_lib.dashboards.catalog import dashboard_url, dashboards_dir
+        from titan_lib.dashboards.serve import ServeOptions, voila_command, voila_environment
+        from titan_lib.runner.execute import absolute_store_uri, check_kernel
+
+        options = ServeOptions(
+            folder=dashboards_dir(),
+            store=absolute_store_uri(store),
+            ledger=ledger,
+            dashboard=name,
+            port=port,
+            token=token,
+            pool_size=pool_size,
+            cull_idle_timeout=cull_idle_timeout,
+            cull_interval=cull_interval,
+        )
+        check_kernel("titan")
+        url = dashboard_url(dashboard=name or "index", port=port, token=token)
+        typer.echo(f"store     {options.store}")
+        typer.echo(f"dashboard {url}")
+        typer.echo("serving on 127.0.0.1 (Ctrl-C to stop)")
+        sys.stdout.flush()
+        command = voila_command(options)
+        os.execve(command[0], command, voila_environment(options))

@@ -1,0 +1,1 @@
+"""Support code of the TITAN Chalice app: configuration, validation, signals, responses."""

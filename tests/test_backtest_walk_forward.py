@@ -1,0 +1,121 @@
+"""walk_forward on a seeded universe: selection, stitching, no look-ahead, bad input."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import polars as pl
+import pytest
+
+from titan_lib.backtest import Costs, walk_forward
+from titan_lib.backtest.selection import bh_qvalues, spread_half_life
+from titan_lib.data.synthetic import make_universe
+from titan_lib.exceptions import ParameterError
+
+GRID = {"entry": [1.5, 2.0], "exit": [0.0, 0.5], "window": [20, 40]}
+SETTINGS = dict(
+    grid=GRID,
+    train=500,
+    test=120,
+    max_pairs=3,
+    max_qvalue=0.05,
+    half_life=(1.0, 60.0),
+    costs=Costs(1.0, 0.0, 1.0, 25.0),
+)
+
+
+@pytest.fixture(scope="module")
+def universe():
+    return make_universe(n_symbols=8, n_days=1100, n_pairs=2, seed=8, phi=0.9)
+
+
+@pytest.fixture(scope="module")
+def result(universe):
+    return walk_forward(universe.prices, **SETTINGS)
+
+
+def test_selects_planted_pairs_and_stitches(universe, result) -> None:
+    windows, sel = result.windows, result.selections
+    assert windows.height == 5
+    planted = {(p.y, p.x) for p in universe.pairs}
+    chosen = set(sel.select("y", "x").iter_rows())
+    assert chosen & planted
+    assert (sel["qvalue"] <= 0.05).all() and sel["half_life"].is_between(1, 60).all()
+    # test windows follow the training windows and each other
+    assert (windows["test_start"] > windows["train_end"]).all()
+    assert windows["test_start"].to_list()[1:] > windows["test_end"].to_list()[:-1]
+    # stitched equity: one row per test bar, each window starts where the last ended
+    eq = result.equity
+    assert eq["date"].is_sorted() and eq["date"].n_unique() == eq.height
+    rows = list(windows.iter_rows(named=True))
+    for prev, nxt in itertools.pairwise(rows):
+        assert nxt["start_equity"] == prev["end_equity"]
+    assert math.isclose(result.stats["final_equity"], windows["end_equity"][-1], rel_tol=1e-12)
+    # every out-of-sample trade is closed inside its test window
+    trades = result.trades
+    assert trades.height >= 3 and (trades["status"] == "closed").all()
+    bounds = trades.join(windows.select("window", "test_start", "test_end"), on="window")
+    assert (bounds["entry_date"] >= bounds["test_start"]).all()
+    assert (bounds["exit_date"] <= bounds["test_end"]).all()
+    deg = result.degradation
+    traded = windows.filter(pl.col("n_pairs") > 0)
+    assert deg["windows"] == traded.height
+    assert math.isclose(deg["in_sample"], float(np.nanmean(traded["is_sharpe"].to_numpy())))
+    assert math.isclose(deg["is_minus_oos"], deg["in_sample"] - deg["out_of_sample"])
+
+
+def test_test_window_prices_do_not_change_its_choices(universe, result) -> None:
+    windows = result.windows
+    k = 2
+    lo, hi = windows["test_start"][k], windows["test_end"][k]
+    rng = np.random.default_rng(0)
+    shock = np.exp(rng.normal(0.0, 0.05, universe.prices.height))
+    perturbed = universe.prices.with_columns(
+        close=pl.when(pl.col("date").is_between(lo, hi))
+        .then(pl.col("close") * shock)
+        .otherwise(pl.col("close"))
+    )
+    moved = walk_forward(perturbed, **SETTINGS)
+    upto = pl.col("window") <= k
+    assert moved.selections.filter(upto).equals(result.selections.filter(upto))
+    before = pl.col("date") < lo
+    assert moved.equity.filter(before).equals(result.equity.filter(before))
+    during = pl.col("window") == k
+    if result.windows["n_pairs"][k] > 0:
+        assert not moved.equity.filter(during).equals(result.equity.filter(during))
+
+
+def test_selection_statistics_against_independent_computations() -> None:
+    from statsmodels.stats.multitest import multipletests
+    from statsmodels.tsa.ar_model import AutoReg
+
+    rng = np.random.default_rng(2)
+    p = rng.uniform(0, 0.2, 40)
+    p[[3, 9]] = np.nan
+    ok = np.isfinite(p)
+    expected = multipletests(p[ok], method="fdr_bh")[1]
+    np.testing.assert_allclose(bh_qvalues(p)[ok], expected, rtol=1e-12)
+    assert np.isnan(bh_qvalues(p)[~ok]).all()
+    s = np.zeros(3000)
+    for t in range(1, s.size):
+        s[t] = 0.9 * s[t - 1] + rng.normal()
+    phi = AutoReg(s, lags=1, trend="c").fit().params[1]
+    assert math.isclose(spread_half_life(s), -math.log(2) / math.log(phi), rel_tol=1e-10)
+
+
+def test_bad_parameters_rejected_before_running() -> None:
+    junk = pl.DataFrame({"nothing": [1]})
+    with pytest.raises(ParameterError, match="unknown objective 'profit'"):
+        walk_forward(junk, grid=GRID, objective="profit")
+    with pytest.raises(ParameterError, match="empty"):
+        walk_forward(junk, grid={})
+    with pytest.raises(ParameterError, match="exit"):
+        walk_forward(junk, grid={"entry": [1.0], "exit": [1.0]})
+    with pytest.raises(ParameterError, match="train"):
+        walk_forward(junk, grid=GRID, train=5)
+    with pytest.raises(ParameterError, match="mode"):
+        walk_forward(junk, grid=GRID, mode="sliding")
+    with pytest.raises(ParameterError, match="commission_fixed"):
+        walk_forward(junk, grid=GRID, costs=Costs(commission_fixed=-1))

@@ -1,0 +1,99 @@
+"""Committed research notebooks: stripped outputs, typed parameters, parameter files.
+
+These checks read the files only (no kernel): CI fails on committed outputs, on a
+parameter line papermill cannot parse, and on parameter files that do not fit.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import pytest
+
+from titan_lib.runner import inspect_parameters, load_pipeline, validate_parameters
+from titan_lib.runner.parameter_files import load_parameter_file
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((REPO / "notebooks").glob("0*.ipynb"))
+EXPECTED = [
+    "01_ingest",
+    "02_pair_scan",
+    "03_pair_analysis",
+    "04_regimes",
+    "05_backtest",
+    "06_walk_forward",
+    "07_publish",
+]
+
+
+def test_the_seven_research_notebooks_exist() -> None:
+    assert [p.stem for p in NOTEBOOKS] == EXPECTED
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_is_committed_clean(path: Path) -> None:
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    assert nb.metadata.kernelspec.name == "titan"
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            assert cell.outputs == [], f"{path.name} cell {index} has committed outputs"
+            assert cell.execution_count is None, f"{path.name} cell {index} has a count"
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, f"{path.name} needs exactly one cell tagged 'parameters'"
+    markdown = [c for c in nb.cells if c.cell_type == "markdown"]
+    assert len(markdown) >= 3, f"{path.name} should explain what it shows"
+    assert any("fig.show()" in c.source for c in nb.cells if c.cell_type == "code"), (
+        f"{path.name} shows no plotly chart"
+    )
+    assert any("save_results(" in c.source for c in nb.cells if c.cell_type == "code"), (
+        f"{path.name} writes no results sidecar"
+    )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_parameter_is_typed_and_seen_by_papermill(path: Path) -> None:
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    (cell,) = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assigned = [
+        node.target.id
+        for node in ast.parse(cell.source).body
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+    ]
+    untyped = [node for node in ast.parse(cell.source).body if isinstance(node, ast.Assign)]
+    assert not untyped, f"{path.name}: every parameter needs a type annotation"
+    inspected = inspect_parameters(path)
+    assert list(inspected) == assigned, f"{path.name}: papermill could not parse every line"
+    for param in inspected.values():
+        assert param.type_name != "None", f"{path.name}: {param.name} has no type"
+        assert param.help, f"{path.name}: {param.name} needs a help comment"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_parameter_file_profiles_fit_the_notebook(path: Path) -> None:
+    file = REPO / "parameters" / f"{path.stem}.yaml"
+    assert file.is_file(), f"missing {file}"
+    profiles = json.loads(json.dumps(load_parameter_file(file, None), default=str))
+    assert isinstance(profiles, dict)
+    declared = inspect_parameters(path)
+    required = [p.name for p in declared.values() if p.required]
+    for profile in (None, "quick", "full"):
+        values = load_parameter_file(file, profile)
+        validate_parameters(path, values, declared, pending=required)
+
+
+def test_pipelines_load_and_demo_covers_every_notebook() -> None:
+    files = sorted((REPO / "parameters" / "pipelines").glob("*.yaml"))
+    assert any(f.stem == "demo" for f in files)
+    for file in files:
+        pipeline = load_pipeline(file, root=REPO)
+        assert pipeline.steps
+        if file.stem == "demo":
+            assert pipeline.profile == "quick"
+            assert [s.notebook.stem for s in pipeline.steps] == EXPECTED

@@ -1,0 +1,245 @@
+"""The backtest report dashboard: one backtest or walk-forward run.
+
+Controls: the run; the sweep heatmap's axes and metric; the trade list's sort column and
+direction. The page shows the metrics, equity and drawdown, in-sample vs out-of-sample
+per walk-forward window, the sweep heatmap and the trade list.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ipywidgets as widgets
+import plotly.graph_objects  # noqa: F401  (loaded before a visitor arrives)
+
+from titan_lib.dashboards.backtest_data import (
+    METRIC_LABELS,
+    BacktestView,
+    backtest_view,
+    sort_trades,
+    sweep_axes,
+    sweep_grid,
+)
+from titan_lib.dashboards.backtest_figures import equity_figure, heatmap_figure, in_out_figure
+from titan_lib.dashboards.catalog import DASHBOARDS
+from titan_lib.dashboards.figures import new_output, show_figure
+from titan_lib.dashboards.layout import (
+    cards,
+    control,
+    empty_store_notice,
+    guard_callback,
+    guarded,
+    html_table,
+    mark_ready,
+    notice,
+    page,
+)
+from titan_lib.dashboards.request import PageRequest
+from titan_lib.dashboards.runs import preselect, successful_runs
+
+TITLE = DASHBOARDS["backtest_report"].title
+SUBTITLE = (
+    "Choose a backtest or walk-forward run: metrics, equity and drawdown, in-sample vs "
+    "out-of-sample, the parameter sweep and every trade."
+)
+TRADE_COLUMNS = (
+    "window",
+    "pair",
+    "side",
+    "entry_date",
+    "exit_date",
+    "holding_days",
+    "pnl",
+    "exit_reason",
+    "status",
+)
+
+
+def build_backtest_report(request: PageRequest) -> widgets.Widget:
+    """The backtest report page for ``request`` (run preselected from the URL)."""
+    return guarded(lambda: _build(request), TITLE, SUBTITLE)
+
+
+def _section(title: str) -> widgets.HTML:
+    return widgets.HTML(f"<h3 style='margin:14px 0 4px 0'>{title}</h3>")
+
+
+def _build(request: PageRequest) -> widgets.Widget:
+    from titan_lib.stores.objects import open_store
+
+    store = open_store(request.store)
+    runs = successful_runs(store, ("backtest", "walk_forward"))
+    chosen = preselect(runs, request.run)
+    if chosen is None:
+        body = widgets.VBox([empty_store_notice("backtest or walk-forward runs", store.uri)])
+        return mark_ready(page(TITLE, SUBTITLE, [], body))
+
+    run_menu = control(
+        widgets.Dropdown(
+            options=[(c.label, c.run_id) for c in runs],
+            value=chosen.run_id,
+            description="Run",
+            layout=widgets.Layout(width="520px"),
+        ),
+        "run-select",
+    )
+    metrics = widgets.HTML()
+    metrics.add_class("titan-metrics")
+    equity_chart = new_output("equity-chart")
+    in_out_chart = new_output("in-out-chart")
+    in_out_metric = control(widgets.Dropdown(description="compare"), "in-out-metric")
+    heat_x = control(widgets.Dropdown(description="x axis"), "heat-x")
+    heat_y = control(widgets.Dropdown(description="y axis"), "heat-y")
+    heat_metric = control(widgets.Dropdown(description="metric"), "heat-metric")
+    heatmap = new_output("heatmap")
+    sort_by = control(widgets.Dropdown(description="sort by"), "trade-sort")
+    descending = control(
+        widgets.ToggleButtons(options=[("descending", True), ("ascending", False)], value=True),
+        "trade-order",
+    )
+    trades = widgets.HTML()
+    trades.add_class("titan-trades")
+    trade_notes = widgets.Output()
+    messages = widgets.VBox()
+    state: dict[str, Any] = {"quiet": False}
+
+    def show_run(run_id: str) -> None:
+        view = backtest_view(store, run_id)
+        state["view"] = view
+        state["quiet"] = True
+        try:
+            fill_menus(view)
+        finally:
+            state["quiet"] = False
+        metrics.value = cards(
+            {METRIC_LABELS[k]: v for k, v in view.metrics.items()} | _degradation(view)
+        )
+        if view.equity is not None:
+            show_figure(equity_chart, equity_figure(view.equity, _equity_title(view)))
+        else:
+            _say(equity_chart, "This run saved no equity curve.")
+        draw_in_out()
+        draw_heatmap()
+        draw_trades()
+
+    def fill_menus(view: BacktestView) -> None:
+        if view.windows is not None:
+            compared = [
+                c[3:]
+                for c in view.windows.columns
+                if c.startswith("is_") and f"oos_{c[3:]}" in view.windows.columns
+            ]
+            in_out_metric.options = compared
+            in_out_metric.value = compared[0] if compared else None
+        else:
+            in_out_metric.options = []
+        if view.sweep is not None:
+            params, stats = sweep_axes(view.sweep)
+            heat_x.options, heat_y.options, heat_metric.options = params, params, stats
+            if len(params) >= 2:
+                heat_x.value, heat_y.value = params[0], params[1]
+            heat_metric.value = "sharpe" if "sharpe" in stats else (stats[0] if stats else None)
+        else:
+            heat_x.options = heat_y.options = heat_metric.options = []
+        if view.trades is not None:
+            columns = [c for c in TRADE_COLUMNS if c in view.trades.columns]
+            sort_by.options = columns
+            sort_by.value = "pnl" if "pnl" in columns else columns[0]
+
+    def draw_in_out() -> None:
+        view: BacktestView = state["view"]
+        if view.windows is None or not in_out_metric.value:
+            _say(
+                in_out_chart,
+                "In-sample vs out-of-sample compares walk-forward windows: choose a "
+                "walk-forward run to see it.",
+            )
+            return
+        show_figure(in_out_chart, in_out_figure(view.windows, str(in_out_metric.value)))
+
+    def draw_heatmap() -> None:
+        view: BacktestView = state["view"]
+        x, y, metric = heat_x.value, heat_y.value, heat_metric.value
+        if view.sweep is None or not (x and y and metric):
+            _say(heatmap, "This run saved no parameter sweep with two varying parameters.")
+            return
+        if x == y:
+            _say(heatmap, "Choose two different parameters for the axes.")
+            return
+        xs, ys, z = sweep_grid(view.sweep, str(x), str(y), str(metric))
+        show_figure(heatmap, heatmap_figure(xs, ys, z, str(x), str(y), str(metric)))
+
+    def draw_trades() -> None:
+        view: BacktestView = state["view"]
+        if view.trades is None or view.trades.height == 0 or not sort_by.value:
+            trades.value = "<div class='titan-muted'>No trades in this run.</div>"
+            return
+        table = sort_trades(view.trades, str(sort_by.value), bool(descending.value))
+        shown = table.select([c for c in TRADE_COLUMNS if c in table.columns])
+        trades.value = f"<div class='titan-muted'>{table.height} trades</div>" + html_table(shown)
+
+    def when_ready(action: Any, output: widgets.Output) -> Any:
+        def handler(_: Any) -> None:
+            if not state["quiet"]:
+                guard_callback(output, action)
+
+        return handler
+
+    show_run(chosen.run_id)
+    run_menu.observe(lambda ch: guard_callback(equity_chart, lambda: show_run(ch["new"])), "value")
+    in_out_metric.observe(when_ready(draw_in_out, in_out_chart), "value")
+    for menu in (heat_x, heat_y, heat_metric):
+        menu.observe(when_ready(draw_heatmap, heatmap), "value")
+    sort_by.observe(when_ready(draw_trades, trade_notes), "value")
+    descending.observe(when_ready(draw_trades, trade_notes), "value")
+    if request.run and not chosen.run_id.startswith(request.run):
+        messages.children = [
+            notice(
+                f"Run {request.run} is not a successful backtest in this store; "
+                "showing the newest one instead."
+            )
+        ]
+    body = widgets.VBox(
+        [
+            messages,
+            metrics,
+            equity_chart,
+            _section("In-sample vs out-of-sample"),
+            in_out_metric,
+            in_out_chart,
+            _section("Parameter sweep"),
+            widgets.HBox(
+                [heat_x, heat_y, heat_metric], layout=widgets.Layout(flex_flow="row wrap")
+            ),
+            heatmap,
+            _section("Trades"),
+            widgets.HBox([sort_by, descending], layout=widgets.Layout(flex_flow="row wrap")),
+            trade_notes,
+            trades,
+        ]
+    )
+    return mark_ready(page(TITLE, SUBTITLE, [run_menu], body))
+
+
+def _equity_title(view: BacktestView) -> str:
+    kind = "out-of-sample equity (walk-forward)" if view.windows is not None else "equity"
+    return f"{kind} · {view.notebook} · {view.run_id[-6:]}"
+
+
+def _degradation(view: BacktestView) -> dict[str, Any]:
+    """Walk-forward degradation figures as card entries (objective in the label)."""
+    objective = view.degradation.get("objective")
+    suffix = f" ({objective})" if objective else ""
+    return {
+        f"{key.replace('_', ' ')}{suffix}": value
+        for key, value in view.degradation.items()
+        if key != "objective" and isinstance(value, int | float)
+    }
+
+
+def _say(output: widgets.Output, message: str) -> None:
+    from IPython.display import display
+
+    output.clear_output(wait=True)
+    with output:
+        display(notice(message))

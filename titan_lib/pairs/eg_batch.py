@@ -1,0 +1,485 @@
+"""The batched Engle-Granger test: a plan of independent tasks over symbol blocks.
+
+Pairs whose legs have prices on exactly the same dates ("dense" groups) share one sample, so
+the lagged products of every pair's residual differences follow from symbol-by-symbol
+products. With ``l`` the centred (or detrended) log or level prices, ``u`` their first
+differences and ``e = l^y - b l^x``::
+
+    sum_s u^e_s u^e_{s-d} = A^y_d - b (K_d[y, x] + K_d[x, y]) + b^2 A^x_d
+
+where ``A_d`` is a symbol's own lagged product and ``K_d[i, j] = sum_s u^i_s u^j_{s-d}``. The
+symmetric sum ``K_d + K_d'`` is one BLAS rank-k update per lag (polarisation)::
+
+    W_d = U_{s} + U_{s-d}    =>    W_d' W_d = Q_s + Q_{s-d} + (K_d + K_d')
+
+with ``Q`` the lag-0 products on the two windows (edge rows corrected exactly). Symbols are cut
+into blocks of ``chunk_size`` so memory is bounded: a block pair needs
+``chunk_size^2 * (P+1)`` doubles. Every other pair (legs with different dates, or a sparse
+pair list) is tested on its own common sample by the compiled per-pair kernel.
+
+Each task is self-contained and deterministic, so running the tasks in a loop or on a Dask
+cluster gives identical numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from titan_lib.pairs import eg_kernel
+
+Trend = Literal["c", "ct"]
+Autolag = Literal["aic", "bic"] | None
+
+TREND_CODES = {"c": eg_kernel.TREND_C, "ct": eg_kernel.TREND_CT}
+METHOD_CODES = {
+    "aic": eg_kernel.METHOD_AIC,
+    "bic": eg_kernel.METHOD_BIC,
+    None: eg_kernel.METHOD_NONE,
+}
+SPARSE_TASK_PAIRS = 4096
+"""Pairs per task on the per-pair path."""
+
+IntArray = NDArray[np.int64]
+FloatArray = NDArray[np.float64]
+
+
+def statsmodels_maxlag(nobs: IntArray, maxlag: int | None) -> IntArray:
+    """The lag search bound ``P`` of statsmodels' ``adfuller`` (residual test, no trend).
+
+    ``ceil(12 (nobs/100)^(1/4))`` capped at ``nobs//2 - 1``; with an explicit ``maxlag``,
+    ``maxlag`` where it is at most ``nobs//2 - 1`` and -1 (too large) elsewhere.
+    """
+    nobs = np.asarray(nobs, dtype=np.int64)
+    cap = nobs // 2 - 1
+    if maxlag is None:
+        auto = np.ceil(12.0 * np.power(nobs / 100.0, 1 / 4.0)).astype(np.int64)
+        return np.asarray(np.minimum(cap, auto), dtype=np.int64)
+    return np.asarray(np.where(maxlag <= cap, maxlag, -1), dtype=np.int64)
+
+
+@dataclass
+class TaskResult:
+    """Outcome of one task: rows of the request list and their values.
+
+    ``values`` columns: tstat, lag, hedge_ratio, intercept, trend_slope. ``span`` columns:
+    nobs, first row, last row (rows of the panel).
+    """
+
+    rows: IntArray
+    values: FloatArray
+    codes: NDArray[np.int8]
+    span: IntArray
+
+
+@dataclass
+class DenseTask:
+    """Pairs between symbol blocks I and J of one dense group (same dates for all)."""
+
+    rows: IntArray
+    levels_i: FloatArray
+    levels_j: FloatArray | None  # None: J is I
+    li: IntArray
+    lj: IntArray
+    y_is_i: NDArray[np.bool_]
+    first_row: int
+    last_row: int
+    trend: int
+    maxlag: int
+    method: int
+
+    @property
+    def size(self) -> int:
+        """Number of pairs in the task."""
+        return int(self.rows.shape[0])
+
+    def run(self) -> TaskResult:
+        """Compute the block's lagged products with BLAS and solve every pair."""
+        return _run_dense(self)
+
+
+@dataclass
+class SparseTask:
+    """Pairs tested one by one on their own common samples (columns of a NaN panel)."""
+
+    rows: IntArray
+    values: FloatArray
+    ii: IntArray
+    jj: IntArray
+    lags: IntArray
+    row_offset: int
+    trend: int
+    method: int
+    min_obs: int
+
+    @property
+    def size(self) -> int:
+        """Number of pairs in the task."""
+        return int(self.rows.shape[0])
+
+    def run(self) -> TaskResult:
+        """Run the compiled per-pair kernel over the task's pairs."""
+        m = self.ii.shape[0]
+        out = np.empty((m, 7))
+        codes = np.empty(m, dtype=np.int8)
+        span = np.empty((m, 3), dtype=np.int64)
+        eg_kernel.engle_granger_sparse(
+            self.values,
+            self.ii,
+            self.jj,
+            self.lags,
+            self.trend,
+            self.method,
+            self.min_obs,
+            out,
+            codes,
+            span,
+        )
+        span[:, 1:] += np.where(span[:, 1:] >= 0, self.row_offset, 0)
+        return TaskResult(self.rows, out[:, [0, 1, 2, 3, 4]], codes, span)
+
+
+Task = DenseTask | SparseTask
+
+
+def run_task(task: Task) -> TaskResult:
+    """Run one task (a module-level function, so Dask can ship it to workers)."""
+    return task.run()
+
+
+@dataclass
+class _Prepared:
+    lt: FloatArray  # centred/detrended levels, Fortran order
+    du: FloatArray  # first differences of lt, Fortran order
+    ss: FloatArray
+    tss: FloatArray
+    mean: FloatArray
+    slope: FloatArray
+    acov: FloatArray  # (n, P+1)
+    head: FloatArray
+    tail: FloatArray
+    dhead: FloatArray
+    dtail: FloatArray
+
+
+def _prepare(levels: FloatArray, trend: int, P: int) -> _Prepared:
+    N = levels.shape[0]
+    mean = levels.mean(axis=0)
+    centred = levels - mean
+    tc = np.arange(1, N + 1, dtype=np.float64) - 0.5 * (N + 1)
+    if trend == eg_kernel.TREND_CT:
+        slope = (tc @ centred) / (tc @ tc)
+        lt = centred - np.outer(tc, slope)
+    else:
+        slope = np.zeros(levels.shape[1])
+        lt = centred
+    lt = np.asfortranarray(lt)
+    du = np.asfortranarray(np.diff(lt, axis=0))
+    M = N - 1
+    acov = np.empty((levels.shape[1], P + 1))
+    for d in range(P + 1):
+        acov[:, d] = np.einsum("ij,ij->j", du[P:], du[P - d : M - d])
+    dhead = np.zeros((P + 1, levels.shape[1]))
+    dhead[1:] = du[:P]
+    return _Prepared(
+        lt=lt,
+        du=du,
+        ss=np.einsum("ij,ij->j", lt, lt),
+        tss=np.einsum("ij,ij->j", centred, centred),
+        mean=mean,
+        slope=slope,
+        acov=acov,
+        head=np.ascontiguousarray(lt[: P + 1]),
+        tail=np.ascontiguousarray(lt[N - 1 - P :]),
+        dhead=dhead,
+        dtail=np.ascontiguousarray(du[M - 1 - P :]),
+    )
+
+
+def _lagged_cross_products(pi: _Prepared, pj: _Prepared | None, P: int) -> FloatArray:
+    """Raw BLAS products of a block pair, ``raw[d, b, a]`` (layout read by the kernel).
+
+    ``raw[0] = U_s' U_s`` and ``raw[d] = W_d' W_d`` with ``W_d = U_s + U_{s-d}``, s = P+1..N-1;
+    the kernel turns them into the symmetric lagged products (edge rows corrected).
+    Each product is written in place: ``raw[d].T`` is the Fortran-ordered BLAS output.
+    """
+    from scipy.linalg.blas import dgemm, dsyrk
+
+    di = pi.du
+    dj = di if pj is None else pj.du
+    M = di.shape[0]
+    ni, nj = di.shape[1], dj.shape[1]
+    raw = np.empty((P + 1, nj, ni))
+
+    def product(a: FloatArray, b: FloatArray, d: int) -> None:
+        c = raw[d].T
+        if pj is None:
+            res = dsyrk(1.0, a, c=c, trans=1, overwrite_c=1)
+        else:
+            res = dgemm(1.0, a, b, c=c, trans_a=1, overwrite_c=1)
+        if not np.shares_memory(res, raw[d]):  # pragma: no cover - f2py made a copy
+            c[...] = res
+
+    product(np.asfortranarray(di[P:]), np.asfortranarray(dj[P:]), 0)
+    wi = np.empty((M - P, ni), order="F")
+    wj = wi if pj is None else np.empty((M - P, nj), order="F")
+    for d in range(1, P + 1):
+        np.add(di[P:], di[P - d : M - d], out=wi)
+        if pj is not None:
+            np.add(dj[P:], dj[P - d : M - d], out=wj)
+        product(wi, wj, d)
+    return raw
+
+
+def _run_dense(task: DenseTask) -> TaskResult:
+    P = task.maxlag
+    N = task.levels_i.shape[0]
+    pi = _prepare(task.levels_i, task.trend, P)
+    pj = None if task.levels_j is None else _prepare(task.levels_j, task.trend, P)
+    qj = pi if pj is None else pj
+    raw = _lagged_cross_products(pi, pj, P)
+    S = pi.lt.T @ qj.lt
+    m = task.size
+    out = np.empty((m, 4))
+    codes = np.empty(m, dtype=np.int8)
+    eg_kernel.engle_granger_dense(
+        raw,
+        pi.acov,
+        qj.acov,
+        np.ascontiguousarray(S),
+        pi.ss,
+        qj.ss,
+        pi.tss,
+        qj.tss,
+        pi.head,
+        qj.head,
+        pi.tail,
+        qj.tail,
+        pi.dhead,
+        qj.dhead,
+        pi.dtail,
+        qj.dtail,
+        task.li,
+        task.lj,
+        task.y_is_i,
+        N,
+        P,
+        task.method,
+        out,
+        codes,
+    )
+    b = out[:, 2]
+    mean_y = np.where(task.y_is_i, pi.mean[task.li], qj.mean[task.lj])
+    mean_x = np.where(task.y_is_i, qj.mean[task.lj], pi.mean[task.li])
+    slope_y = np.where(task.y_is_i, pi.slope[task.li], qj.slope[task.lj])
+    slope_x = np.where(task.y_is_i, qj.slope[task.lj], pi.slope[task.li])
+    c = slope_y - b * slope_x
+    a = mean_y - b * mean_x - c * 0.5 * (N + 1)
+    values = np.column_stack([out[:, 0], out[:, 1], b, a, c])
+    span = np.empty((m, 3), dtype=np.int64)
+    span[:] = (N, task.first_row, task.last_row)
+    return TaskResult(task.rows, values, codes, span)
+
+
+def _mask_groups(valid: NDArray[np.bool_]) -> IntArray:
+    """Label symbols by their exact pattern of valid dates (same label: same dates)."""
+    packed = np.packbits(valid, axis=0)
+    _, labels = np.unique(packed.T, axis=0, return_inverse=True)
+    return np.asarray(labels.reshape(-1), dtype=np.int64)
+
+
+def plan_batch(
+    values: FloatArray,
+    y_idx: IntArray,
+    x_idx: IntArray,
+    *,
+    trend: Trend,
+    autolag: Autolag,
+    maxlag: int | None,
+    min_obs: int,
+    chunk_size: int,
+) -> tuple[list[Task], TaskResult]:
+    """Split the requested pairs ``(y_idx[q], x_idx[q])`` of a NaN panel into tasks.
+
+    Returns the tasks and the pre-decided rows (too few observations, constant legs,
+    maxlag too large), which need no computation.
+    """
+    tcode, mcode = TREND_CODES[trend], METHOD_CODES[autolag]
+    valid = ~np.isnan(values)
+    labels = _mask_groups(valid)
+    m = y_idx.shape[0]
+    rows = np.arange(m, dtype=np.int64)
+    same = labels[y_idx] == labels[x_idx]
+    tasks: list[Task] = []
+    decided: list[TaskResult] = []
+    sparse_rows: list[IntArray] = [rows[~same]]
+
+    for g in np.unique(labels[y_idx[same]]):
+        in_group = rows[same & (labels[y_idx] == g)]
+        members = np.flatnonzero(labels == g)
+        date_rows = np.flatnonzero(valid[:, members[0]])
+        n_g = members.shape[0]
+        if n_g < 4 or in_group.shape[0] * 16 < n_g * n_g:
+            sparse_rows.append(in_group)
+            continue
+        nobs = date_rows.shape[0]
+        P = int(statsmodels_maxlag(np.array([nobs]), maxlag)[0])
+        code = eg_kernel.OK
+        if nobs < min_obs:
+            code = eg_kernel.TOO_FEW_OBS
+        elif P < 0:
+            code = eg_kernel.MAXLAG_TOO_LARGE
+        span = np.array([nobs, date_rows[0] if nobs else -1, date_rows[-1] if nobs else -1])
+        if code != eg_kernel.OK:
+            decided.append(_decided(in_group, code, span))
+            continue
+        levels = values[np.ix_(date_rows, members)]
+        constant = np.ptp(levels, axis=0) == 0.0
+        local = np.full(values.shape[1], -1, dtype=np.int64)
+        local[members] = np.arange(n_g)
+        ly, lx = local[y_idx[in_group]], local[x_idx[in_group]]
+        const_y, const_x = constant[ly], constant[lx] & ~constant[ly]
+        for hit, code_ in ((const_y, eg_kernel.CONSTANT_Y), (const_x, eg_kernel.CONSTANT_X)):
+            if hit.any():
+                decided.append(_decided(in_group[hit], code_, span))
+        keep = ~(const_y | const_x)
+        tasks.extend(
+            _dense_tasks(
+                levels,
+                in_group[keep],
+                ly[keep],
+                lx[keep],
+                int(span[1]),
+                int(span[2]),
+                tcode,
+                P,
+                mcode,
+                chunk_size,
+            )
+        )
+
+    sparse = np.concatenate(sparse_rows)
+    if sparse.shape[0]:
+        tasks.extend(
+            _sparse_tasks(values, valid, y_idx, x_idx, sparse, tcode, mcode, maxlag, min_obs)
+        )
+    empty = TaskResult(
+        np.empty(0, np.int64), np.empty((0, 5)), np.empty(0, np.int8), np.empty((0, 3), np.int64)
+    )
+    return tasks, concat_results([empty, *decided])
+
+
+def _decided(rows: IntArray, code: int, span: IntArray) -> TaskResult:
+    m = rows.shape[0]
+    return TaskResult(
+        rows,
+        np.full((m, 5), np.nan),
+        np.full(m, code, dtype=np.int8),
+        np.tile(span, (m, 1)).astype(np.int64),
+    )
+
+
+def _dense_tasks(
+    levels: FloatArray,
+    rows: IntArray,
+    ly: IntArray,
+    lx: IntArray,
+    first_row: int,
+    last_row: int,
+    trend: int,
+    P: int,
+    method: int,
+    chunk_size: int,
+) -> Iterator[DenseTask]:
+    block_y, block_x = ly // chunk_size, lx // chunk_size
+    lo, hi = np.minimum(block_y, block_x), np.maximum(block_y, block_x)
+    n_blocks = (levels.shape[1] + chunk_size - 1) // chunk_size
+    key = lo * n_blocks + hi
+    order = np.argsort(key, kind="stable")
+    keys, starts = np.unique(key[order], return_index=True)
+    bounds = [*starts.tolist(), order.shape[0]]
+    for k, bi, bj in zip(keys.tolist(), bounds[:-1], bounds[1:], strict=True):
+        sel = order[bi:bj]
+        bi_, bj_ = divmod(k, n_blocks)
+        y_in_i = block_y[sel] == bi_
+        a = np.where(y_in_i, ly[sel], lx[sel]) - bi_ * chunk_size
+        b = np.where(y_in_i, lx[sel], ly[sel]) - bj_ * chunk_size
+        if bi_ == bj_:  # the rank-k update fills the upper triangle: keep a < b
+            swap = a > b
+            a, b = np.where(swap, b, a), np.where(swap, a, b)
+            y_in_i = y_in_i ^ swap
+        by_column = np.lexsort((a, b))  # neighbouring pairs read neighbouring products
+        sel, a, b, y_in_i = sel[by_column], a[by_column], b[by_column], y_in_i[by_column]
+        cols_i = levels[:, bi_ * chunk_size : (bi_ + 1) * chunk_size]
+        cols_j = None if bi_ == bj_ else levels[:, bj_ * chunk_size : (bj_ + 1) * chunk_size]
+        yield DenseTask(
+            rows=rows[sel],
+            levels_i=np.ascontiguousarray(cols_i),
+            levels_j=None if cols_j is None else np.ascontiguousarray(cols_j),
+            li=np.ascontiguousarray(a),
+            lj=np.ascontiguousarray(b),
+            y_is_i=np.ascontiguousarray(y_in_i),
+            first_row=first_row,
+            last_row=last_row,
+            trend=trend,
+            maxlag=P,
+            method=method,
+        )
+
+
+def _sparse_tasks(
+    values: FloatArray,
+    valid: NDArray[np.bool_],
+    y_idx: IntArray,
+    x_idx: IntArray,
+    rows: IntArray,
+    trend: int,
+    method: int,
+    maxlag: int | None,
+    min_obs: int,
+) -> Iterator[SparseTask]:
+    vf = valid.astype(np.float64)
+    counts = np.rint(vf.T @ vf).astype(np.int64)
+    for start in range(0, rows.shape[0], SPARSE_TASK_PAIRS):
+        chunk = rows[start : start + SPARSE_TASK_PAIRS]
+        yi, xi = y_idx[chunk], x_idx[chunk]
+        cols, inverse = np.unique(np.concatenate([yi, xi]), return_inverse=True)
+        nobs = counts[yi, xi]
+        lags = statsmodels_maxlag(nobs, maxlag)
+        used = np.flatnonzero(valid[:, cols].any(axis=1))
+        r0, r1 = (int(used[0]), int(used[-1]) + 1) if used.shape[0] else (0, 0)
+        yield SparseTask(
+            rows=chunk,
+            values=np.ascontiguousarray(values[r0:r1][:, cols]),
+            ii=np.ascontiguousarray(inverse[: chunk.shape[0]]),
+            jj=np.ascontiguousarray(inverse[chunk.shape[0] :]),
+            lags=lags,
+            row_offset=r0,
+            trend=trend,
+            method=method,
+            min_obs=min_obs,
+        )
+
+
+def concat_results(parts: Iterable[TaskResult]) -> TaskResult:
+    """Stack task results (rows keep their request positions)."""
+    items = list(parts)
+    return TaskResult(
+        np.concatenate([p.rows for p in items]),
+        np.concatenate([p.values for p in items]),
+        np.concatenate([p.codes for p in items]),
+        np.concatenate([p.span for p in items]),
+    )
+
+
+Executor = Callable[[list[Task]], Iterable[TaskResult]]
+
+
+def run_sequential(tasks: list[Task]) -> Iterator[TaskResult]:
+    """Run tasks one after another in this process."""
+    for task in tasks:
+        yield task.run()
