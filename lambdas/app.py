@@ -23,12 +23,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chalice import AuthResponse, Chalice, Cron, Rate, Response
+from chalice.app import Request
 from chalicelib.http import conform_error, endpoint, ok, principal_of
 from chalicelib.logs import logger
 from chalicelib.runtime import CACHE_GENERATION_KEY, runtime
 from chalicelib.validation import (
     IDEMPOTENCY_KEY,
     IDENTIFIER,
+    ORDER_ID,
     Field,
     boolean,
     choice,
@@ -54,6 +56,14 @@ from titan_lib.exceptions import TitanError
 
 app = Chalice(app_name="titan")
 MODEL_EVENTS_TOPIC = os.environ.get("TITAN_MODEL_EVENTS_TOPIC", "titan-model-events")
+
+
+def _current() -> Request:
+    """The request being handled (always set while a route runs)."""
+    request = app.current_request
+    if request is None:
+        raise BadRequestError("no request is being handled")
+    return request
 
 
 # -- authentication -----------------------------------------------------------------------
@@ -152,7 +162,7 @@ def evaluate_signal() -> Response:
     from chalicelib.signals import evaluate_given
 
     body = validate(
-        parse_body(app.current_request.raw_body),
+        parse_body(_current().raw_body),
         [
             Field("model_id", text(IDENTIFIER, 128)),
             Field("prices", price_series),
@@ -169,7 +179,7 @@ def place_order() -> Response:
 
     from titan_lib.core.execution.models import OrderRequest
 
-    request = app.current_request
+    request = _current()
     key = request.headers.get("idempotency-key")
     if key is None:
         raise BadRequestError(
@@ -216,10 +226,10 @@ def place_order() -> Response:
 @app.route("/orders/{order_id}", methods=["GET"], authorizer=jwt_auth)
 @endpoint(app, ("orders:write",))
 def get_order(order_id: str) -> Response:
-    if not IDENTIFIER.match(order_id):
-        raise BadRequestError("order id must be 1 to 128 characters of A-Z a-z 0-9 _ . : -")
+    if not ORDER_ID.match(order_id):
+        raise BadRequestError("order id must be 1 to 128 characters of A-Z a-z 0-9 _")
     order = runtime().execution.get_order(order_id)
-    principal = principal_of(app.current_request)
+    principal = principal_of(_current())
     if order is None or (order.principal != principal.subject and not principal.has("admin")):
         raise RouteNotFoundError(f"no order {order_id}", {"order_id": order_id})
     return ok(order.public_dict())
@@ -263,13 +273,13 @@ def set_kill_switch() -> Response:
     from titan_lib.core.execution.models import KillSwitch
 
     body = validate(
-        parse_body(app.current_request.raw_body),
+        parse_body(_current().raw_body),
         [Field("on", boolean), Field("reason", text(None, 500), required=False)],
     )
     state = KillSwitch(
         on=body["on"],
         reason=body["reason"] or "",
-        updated_by=principal_of(app.current_request).subject,
+        updated_by=principal_of(_current()).subject,
         updated_at=utc_now_iso(),
     )
     runtime().ledger.set_kill_switch(state)

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import jwt
 import pytest
-
 from fixtures.lambda_world import (
     LAMBDAS,
     SECRET,
@@ -103,13 +102,16 @@ def test_models_and_signals(api) -> None:
     assert signal["target_position"] == expected.position and signal["action"] == expected.action
     assert {"regime", "gate"} <= set(signal)
     # The same prices posted to /signals/evaluate give the same signal.
-    body = {"model_id": ids[0], "prices": {
-        s: {"dates": list(t.dates), "close": list(t.close)} for s, t in tails.items()}}
+    body = {
+        "model_id": ids[0],
+        "prices": {s: {"dates": list(t.dates), "close": list(t.close)} for s, t in tails.items()},
+    }
     posted = _json(_post(client, "/signals/evaluate", body, _auth("signals:read")))
     assert posted == signal
     # Prices ending earlier give the signal as of that date (no look-ahead into the store).
-    body["prices"] = {s: {"dates": list(t.dates[:-5]), "close": list(t.close[:-5])}
-                      for s, t in tails.items()}
+    body["prices"] = {
+        s: {"dates": list(t.dates[:-5]), "close": list(t.close[:-5])} for s, t in tails.items()
+    }
     earlier = _json(_post(client, "/signals/evaluate", body, _auth("signals:read")))
     assert earlier["as_of"] == tails[model.y].dates[-6]
     _assert_error(client.http.get("/signals/" + "0" * 64, headers=_auth()), 404, "not_found")
@@ -117,7 +119,7 @@ def test_models_and_signals(api) -> None:
 
 
 def test_orders_positions_pnl(api) -> None:
-    client, ids, store, runtime = api
+    client, ids, _, runtime = api
     order_body = {"model_id": ids[0], "notional": 10_000, "target_position": 1}
     created = _post(client, "/orders", order_body, _auth(), key="order-key-1")
     assert created.status_code == 201, created.body
@@ -126,17 +128,28 @@ def test_orders_positions_pnl(api) -> None:
     replay = _post(client, "/orders", order_body, _auth(), key="order-key-1")
     assert replay.status_code == 200 and replay.headers["Idempotent-Replayed"] == "true"
     assert _json(replay) == order
-    _assert_error(_post(client, "/orders", {**order_body, "notional": 20_000}, _auth(),
-                        key="order-key-1"), 409, "idempotency_conflict")
+    _assert_error(
+        _post(client, "/orders", {**order_body, "notional": 20_000}, _auth(), key="order-key-1"),
+        409,
+        "idempotency_conflict",
+    )
     # An order from the signal: the target is the model's signal given the held position.
-    from_signal = _json(_post(client, "/orders", {"model_id": ids[1], "notional": 5_000},
-                              _auth(), key="order-key-2"))
+    from_signal = _json(
+        _post(
+            client, "/orders", {"model_id": ids[1], "notional": 5_000}, _auth(), key="order-key-2"
+        )
+    )
     assert from_signal["signal"]["model_id"] == ids[1]
     assert from_signal["target_position"] == from_signal["signal"]["target_position"]
     fetched = client.http.get(f"/orders/{order['order_id']}", headers=_auth())
     assert _json(fetched) == order
-    _assert_error(client.http.get(f"/orders/{order['order_id']}", headers=_auth("orders:write", sub="mallory")),
-                  404, "not_found")
+    _assert_error(
+        client.http.get(
+            f"/orders/{order['order_id']}", headers=_auth("orders:write", sub="mallory")
+        ),
+        404,
+        "not_found",
+    )
     positions = _json(client.http.get("/positions", headers=_auth()))
     fills = runtime().ledger.list_fills()
     sums: dict[tuple[str, str], float] = {}
@@ -145,7 +158,8 @@ def test_orders_positions_pnl(api) -> None:
             key = (fill.model_id, leg.symbol)
             sums[key] = sums.get(key, 0.0) + leg.quantity
     assert {(p["model_id"], p["symbol"]): p["quantity"] for p in positions["positions"]} == (
-        pytest.approx(sums))
+        pytest.approx(sums)
+    )
     assert ids[0] in positions["open_pairs"]
     pnl = _json(client.http.get("/pnl", headers=_auth()))
     for line in pnl["positions"]:
@@ -154,8 +168,12 @@ def test_orders_positions_pnl(api) -> None:
     # paper fills pay the slippage: the fresh position is marked slightly below cost
     ko = [line for line in pnl["positions"] if line["model_id"] == ids[0]]
     assert sum(line["pnl"] for line in ko) < 0
-    _assert_error(_post(client, "/orders", {"model_id": "0" * 64, "notional": 1000}, _auth(),
-                        key="order-key-3"), 404)
+    _assert_error(
+        _post(
+            client, "/orders", {"model_id": "0" * 64, "notional": 1000}, _auth(), key="order-key-3"
+        ),
+        404,
+    )
 
 
 def test_kill_switch(api) -> None:
@@ -165,15 +183,16 @@ def test_kill_switch(api) -> None:
     on = _post(client, "/admin/kill-switch", {"on": True, "reason": "drill"}, _auth("admin"))
     assert on.status_code == 200 and _json(on)["on"] is True
     assert _json(client.http.get("/admin/kill-switch", headers=_auth("admin")))["reason"] == "drill"
-    refused = _assert_error(_post(client, "/orders", body, _auth(), key="kill-key-1"), 422,
-                            "risk_rejected")
+    refused = _assert_error(
+        _post(client, "/orders", body, _auth(), key="kill-key-1"), 422, "risk_rejected"
+    )
     assert refused["details"]["rule"] == "kill_switch"
     _post(client, "/admin/kill-switch", {"on": False}, _auth("admin"))
     assert _post(client, "/orders", body, _auth(), key="kill-key-1").status_code == 201
 
 
 def test_risk_rejection_names_the_rule_and_replays(api, monkeypatch) -> None:
-    client, ids, _, runtime = api
+    client, ids, *_ = api
     monkeypatch.setenv("TITAN_MAX_PAIR_NOTIONAL", "1000")
     from chalicelib.runtime import reset_runtime
 
@@ -212,21 +231,33 @@ def test_auth_attacks_get_401_and_missing_scopes_403(api, monkeypatch) -> None:
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    public_pem = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    public_pem = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     monkeypatch.setenv("TITAN_JWT_PUBLIC_KEY", public_pem)
     from chalicelib.runtime import reset_runtime
 
     reset_runtime()
     now = int(time.time())
-    good = {"sub": "eve", "iss": "titan", "aud": "titan-api", "exp": now + 300,
-            "scope": "signals:read"}
-    private_pem = key.private_bytes(serialization.Encoding.PEM,
-                                    serialization.PrivateFormat.PKCS8,
-                                    serialization.NoEncryption())
-    assert client.http.get("/models", headers={
-        "Authorization": "Bearer " + jwt.encode(good, private_pem, algorithm="RS256")
-    }).status_code == 200
+    good = {
+        "sub": "eve",
+        "iss": "titan",
+        "aud": "titan-api",
+        "exp": now + 300,
+        "scope": "signals:read",
+    }
+    private_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    assert (
+        client.http.get(
+            "/models",
+            headers={"Authorization": "Bearer " + jwt.encode(good, private_pem, algorithm="RS256")},
+        ).status_code
+        == 200
+    )
 
     def b64(obj) -> str:
         import base64
@@ -241,15 +272,16 @@ def test_auth_attacks_get_401_and_missing_scopes_403(api, monkeypatch) -> None:
     import base64
 
     hs_valid = jwt.encode(good, SECRET, algorithm="HS256")
-    head, payload, sig = hs_valid.split(".")
+    head, _, sig = hs_valid.split(".")
     attacks = {
         "expired": jwt.encode({**good, "exp": now - 3600}, SECRET, algorithm="HS256"),
         "not yet valid": jwt.encode({**good, "nbf": now + 3600}, SECRET, algorithm="HS256"),
         "wrong issuer": jwt.encode({**good, "iss": "evil"}, SECRET, algorithm="HS256"),
         "wrong audience": jwt.encode({**good, "aud": "other"}, SECRET, algorithm="HS256"),
         "alg none": f"{b64({'alg': 'none', 'typ': 'JWT'})}.{b64(good)}.",
-        "hs/rs confusion": confused_input + "." + base64.urlsafe_b64encode(
-            confused_sig.digest()).rstrip(b"=").decode(),
+        "hs/rs confusion": confused_input
+        + "."
+        + base64.urlsafe_b64encode(confused_sig.digest()).rstrip(b"=").decode(),
         "tampered payload": f"{head}.{b64({**good, 'scope': 'admin'})}.{sig}",
         "wrong secret": jwt.encode(good, "w" * 40, algorithm="HS256"),
         "garbage": "not-a-token",
@@ -301,15 +333,44 @@ def test_bad_requests_never_500(api) -> None:
     _assert_error(_post(client, "/orders", body, _auth()), 400)  # no Idempotency-Key
     _assert_error(_post(client, "/orders", body, _auth(), key="short"), 400)
     _assert_error(_post(client, "/admin/kill-switch", {"on": "yes"}, _auth("admin")), 400)
-    _assert_error(_post(client, "/signals/evaluate", {"model_id": ids[0], "prices": {
-        "KO": {"dates": ["2022-01-03"], "close": [-1]}}}, _auth()), 400)
-    _assert_error(_post(client, "/signals/evaluate", {"model_id": ids[0], "prices": {
-        "KO": {"dates": ["2022-01-03"], "close": [60.0]}}}, _auth()), 400)  # PEP missing
-    _assert_error(_post(client, "/signals/evaluate", {"model_id": ids[0], "prices": {
-        "KO": {"dates": ["2022-01-04", "2022-01-03"], "close": [1, 2]},
-        "PEP": {"dates": ["2022-01-04", "2022-01-03"], "close": [1, 2]}}}, _auth()), 400)
-    text = client.http.post("/orders", headers={**_auth(), "Content-Type": "text/plain",
-                                                "Idempotency-Key": "text-key-1"}, body="hi")
+    _assert_error(
+        _post(
+            client,
+            "/signals/evaluate",
+            {"model_id": ids[0], "prices": {"KO": {"dates": ["2022-01-03"], "close": [-1]}}},
+            _auth(),
+        ),
+        400,
+    )
+    _assert_error(
+        _post(
+            client,
+            "/signals/evaluate",
+            {"model_id": ids[0], "prices": {"KO": {"dates": ["2022-01-03"], "close": [60.0]}}},
+            _auth(),
+        ),
+        400,
+    )  # PEP missing
+    _assert_error(
+        _post(
+            client,
+            "/signals/evaluate",
+            {
+                "model_id": ids[0],
+                "prices": {
+                    "KO": {"dates": ["2022-01-04", "2022-01-03"], "close": [1, 2]},
+                    "PEP": {"dates": ["2022-01-04", "2022-01-03"], "close": [1, 2]},
+                },
+            },
+            _auth(),
+        ),
+        400,
+    )
+    text = client.http.post(
+        "/orders",
+        headers={**_auth(), "Content-Type": "text/plain", "Idempotency-Key": "text-key-1"},
+        body="hi",
+    )
     _assert_error(text, 415, "unsupported_media_type")
     _assert_error(client.http.put("/models", headers=_auth()), 405, "method_not_allowed")
     _assert_error(client.http.get("/orders/" + "x" * 300, headers=_auth()), 400)
@@ -337,8 +398,11 @@ def test_schedule_refreshes_the_snapshot_and_model_events_drop_warm_caches(api) 
     from titan_lib.stores import open_store, read_json
 
     result = client.lambda_.invoke(
-        "refresh_signals", client.events.generate_cw_event(
-            source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]))
+        "refresh_signals",
+        client.events.generate_cw_event(
+            source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
+        ),
+    )
     assert result.payload == {"signals": 2, "errors": 0}
     snapshot = read_json(open_store(store), "signals/snapshot/latest.json")
     assert sorted(s["model_id"] for s in snapshot["signals"]) == sorted(ids)
@@ -348,11 +412,16 @@ def test_schedule_refreshes_the_snapshot_and_model_events_drop_warm_caches(api) 
     still_cached = _json(client.http.get("/models", headers=_auth()))["models"]
     assert len(still_cached) == 2  # warm cache
     event = client.events.generate_sns_event(
-        message=json.dumps({"event": "retired", "model_id": ids[1]}), subject="model")
+        message=json.dumps({"event": "retired", "model_id": ids[1]}), subject="model"
+    )
     assert client.lambda_.invoke("on_model_event", event).payload["invalidated"] is True
     runtime()._generation_checked = 0.0  # the API container checks the marker every 5 s
     after = _json(client.http.get("/models", headers=_auth()))["models"]
     assert [m["model_id"] for m in after] == [ids[0]]
-    reconciled = client.lambda_.invoke("reconcile_orders", client.events.generate_cw_event(
-        source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]))
+    reconciled = client.lambda_.invoke(
+        "reconcile_orders",
+        client.events.generate_cw_event(
+            source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
+        ),
+    )
     assert reconciled.payload == {"reconciled": 0}

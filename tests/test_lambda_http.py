@@ -12,12 +12,11 @@ from pathlib import Path
 
 import pytest
 import schemathesis
-from schemathesis.specs.openapi.checks import positive_data_acceptance
 import yaml
-from hypothesis import HealthCheck, given, settings
-
 from conftest import free_port, wait_for_port
 from fixtures.lambda_world import LAMBDAS, lambda_env, load_app, token, world_store
+from hypothesis import HealthCheck, given, settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 REPO = Path(__file__).resolve().parents[1]
 OPENAPI = LAMBDAS / "openapi.yaml"
@@ -67,7 +66,7 @@ def _auth(scopes: str = "signals:read orders:write admin", sub: str = "trader") 
 
 def test_gateway_errors_use_the_error_shape(live) -> None:
     url, *_ = live
-    status, headers, body = _call(f"{url}/models")
+    status, _, body = _call(f"{url}/models")
     assert status == 401 and body["error"]["code"] == "unauthorized"
     status, _, body = _call(f"{url}/no/such/route", headers=_auth())
     assert status == 404 and set(body["error"]) == {"code", "message", "details"}
@@ -94,10 +93,17 @@ def test_concurrent_orders_one_key_one_order_distinct_keys_all_orders(live) -> N
 
     def distinct(i: int):
         barrier.wait()
-        request = {"model_id": ids[i % 2], "notional": 1_000 + 100 * i,
-                   "target_position": (-1, 1)[i % 2 == 0]}
-        return _call(f"{url}/orders", "POST", request,
-                     {**_auth(), "Idempotency-Key": f"distinct-key-{i:04d}"})
+        request = {
+            "model_id": ids[i % 2],
+            "notional": 1_000 + 100 * i,
+            "target_position": (-1, 1)[i % 2 == 0],
+        }
+        return _call(
+            f"{url}/orders",
+            "POST",
+            request,
+            {**_auth(), "Idempotency-Key": f"distinct-key-{i:04d}"},
+        )
 
     with ThreadPoolExecutor(20) as pool:
         results = list(pool.map(distinct, range(20)))
@@ -111,10 +117,13 @@ def test_concurrent_orders_one_key_one_order_distinct_keys_all_orders(live) -> N
     sums: dict[tuple[str, str], float] = {}
     for fill in fills:
         for leg in fill.legs:
-            sums[(fill.model_id, leg.symbol)] = sums.get((fill.model_id, leg.symbol), 0.0) + leg.quantity
+            sums[(fill.model_id, leg.symbol)] = (
+                sums.get((fill.model_id, leg.symbol), 0.0) + leg.quantity
+            )
     _, _, positions = _call(f"{url}/positions", headers=_auth())
     assert {(p["model_id"], p["symbol"]): p["quantity"] for p in positions["positions"]} == (
-        pytest.approx(sums))
+        pytest.approx(sums)
+    )
 
 
 def test_openapi_document_matches_the_app_routes() -> None:
@@ -123,8 +132,12 @@ def test_openapi_document_matches_the_app_routes() -> None:
     document = yaml.safe_load(OPENAPI.read_text())
     validate(document)
     app = load_app().app
-    documented = {(path, method.upper()) for path, ops in document["paths"].items()
-                  for method in ops if method in ("get", "post", "put", "patch", "delete")}
+    documented = {
+        (path, method.upper())
+        for path, ops in document["paths"].items()
+        for method in ops
+        if method in ("get", "post", "put", "patch", "delete")
+    }
     routed = {(path, method) for path, methods in app.routes.items() for method in methods}
     assert documented == routed
     for path, methods in app.routes.items():
@@ -149,15 +162,18 @@ def test_api_conforms_to_openapi(live) -> None:
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) == 10
     for operation in operations:
-
-        @given(case=operation.as_strategy())
-        @settings(max_examples=25, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))
-        def conforms(case) -> None:
-            case.call_and_validate(base_url=url, headers=headers, excluded_checks=excluded)
-
         # Evaluation also needs ascending dates, equal lengths and the model's symbols:
         # rules a schema cannot state, refused with a 400 in the one error shape.
         excluded = [positive_data_acceptance] if operation.path == "/signals/evaluate" else []
+        _fuzz(operation, url, headers, excluded)
 
-        conforms()
+
+def _fuzz(operation, url: str, headers: dict, excluded: list) -> None:
+    @given(case=operation.as_strategy())
+    @settings(
+        max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
+    def conforms(case) -> None:
+        case.call_and_validate(base_url=url, headers=headers, excluded_checks=excluded)
+
+    conforms()

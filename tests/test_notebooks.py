@@ -97,3 +97,16 @@ def test_pipelines_load_and_demo_covers_every_notebook() -> None:
         if file.stem == "demo":
             assert pipeline.profile == "quick"
             assert [s.notebook.stem for s in pipeline.steps] == EXPECTED
+
+
+def test_grid_files_fit_their_notebook() -> None:
+    from titan_lib.runner import load_grid
+
+    grids = sorted((REPO / "parameters" / "grids").glob("*.yaml"))
+    assert grids
+    for grid in grids:
+        notebook = REPO / "notebooks" / f"{grid.stem.split('_')[0]}_{grid.stem.split('_')[1]}.ipynb"
+        assert notebook.is_file(), f"{grid.name} must start with its notebook's name"
+        declared = inspect_parameters(notebook)
+        for values in load_grid(grid):
+            validate_parameters(notebook, values, declared)

@@ -44,6 +44,7 @@ def test_outputs_pass_between_steps(any_store: str, tmp_path: Path) -> None:
     assert [s.status for s in result.steps] == ["succeeded", "succeeded"]
     make, use = result.steps
     assert make.summary == {"total": pytest.approx(9.0)}
+    assert use.run_id is not None
     consumer = load_results(use.run_id, any_store)
     assert consumer.values == {"upstream_total": 9.0, "doubled": 18.0, "rows": 4}
 

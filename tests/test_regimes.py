@@ -63,9 +63,7 @@ def test_sp500_history_sanity(sp500_fit) -> None:
 def test_filters_equal_statsmodels(sp500_returns, sp500_fit) -> None:
     """Independent fit in statsmodels (percent returns); both filters reproduce it."""
     r = sp500_returns.get_column("return").to_numpy()
-    res = MarkovRegression(r * 100, k_regimes=2, trend="c", switching_variance=True).fit(
-        disp=False
-    )
+    res = MarkovRegression(r * 100, k_regimes=2, trend="c", switching_variance=True).fit(disp=False)
     p = res.model.regime_transition_matrix(res.params)[:, :, 0]
     order = np.argsort(res.params[4:6])
     model = MarkovRegimeModel(
@@ -97,7 +95,9 @@ def simulate_regimes(n: int, seed: int, k: int = 2):
     for t in range(1, n):
         states[t] = states[t - 1] if rng.uniform() < stay else rng.integers(k)
     returns = rng.normal(0.0, sigmas[states])
-    dates = pl.date_range(date(2001, 1, 1), date(2001, 1, 1) + np.timedelta64(n - 1, "D"), eager=True)
+    dates = pl.date_range(
+        date(2001, 1, 1), date(2001, 1, 1) + np.timedelta64(n - 1, "D"), eager=True
+    )
     return pl.DataFrame({"date": dates, "return": returns}), states
 
 
@@ -155,9 +155,11 @@ def test_volatility_regimes_no_look_ahead_and_past_quantiles(sp500_returns) -> N
     assert base.get_column("regime").null_count() == 20 + 250
     for cut in (date(2008, 9, 15), date(2019, 12, 31)):
         changed = volatility_regimes(
-            perturbed(sp500_returns, "return", cut, 3), window=21, quantiles=(0.5, 0.9),
+            perturbed(sp500_returns, "return", cut, 3),
+            window=21,
+            quantiles=(0.5, 0.9),
             min_history=250,
-        )  # fmt: skip
+        )
         before = pl.col("date") <= cut
         assert base.filter(before).equals(changed.filter(before))
         assert not base.filter(~before).equals(changed.filter(~before))
@@ -195,8 +197,9 @@ def test_degenerate_and_bad_inputs() -> None:
         markov_regimes(flat)
     with pytest.raises(DataValidationError, match="constant"):
         volatility_regimes(flat, min_history=100)
-    holes = flat.with_columns(pl.when(pl.int_range(pl.len()) == 100).then(None).otherwise(0.01)
-                              .alias("return"))  # fmt: skip
+    holes = flat.with_columns(
+        pl.when(pl.int_range(pl.len()) == 100).then(None).otherwise(0.01).alias("return")
+    )
     with pytest.raises(DataValidationError, match=str(dates[100])):
         markov_regimes(holes)
     with pytest.raises(DataValidationError, match="at least"):

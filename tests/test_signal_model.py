@@ -49,9 +49,14 @@ def make_model(**changes) -> SignalModel:
         ),
         rules=SignalRules(entry=2.0, exit=0.5, stop=4.0, time_stop_half_lives=3.0),
         fit=FitSummary(
-            start="2008-01-02", end="2009-12-31", nobs=503, pvalue=0.012, half_life=14.2,
-            spread_mean=1e-17, spread_std=0.021,
-        ),  # fmt: skip
+            start="2008-01-02",
+            end="2009-12-31",
+            nobs=503,
+            pvalue=0.012,
+            half_life=14.2,
+            spread_mean=1e-17,
+            spread_std=0.021,
+        ),
         provenance=Provenance(code_version="titan-lib 0.1.0", run_id="run-1"),
         gate=RegimeGate(
             MarkovRegimeModel(
@@ -77,11 +82,12 @@ def test_json_round_trip_keeps_the_id() -> None:
     assert json.loads(text)["model_id"] == model.model_id
     assert json.loads(text)["schema_version"] == 1
     volatility = make_model(
-        gate=RegimeGate(VolatilityRegimeModel(21, (0.15, 0.3), (0.5, 0.9)), blocked=(2,),
-                        source="spread"),
+        gate=RegimeGate(
+            VolatilityRegimeModel(21, (0.15, 0.3), (0.5, 0.9)), blocked=(2,), source="spread"
+        ),
         zscore=ZScoreSpec.rolling(60),
         rules=SignalRules(entry=1.5, exit=0.0),
-    )  # fmt: skip
+    )
     assert SignalModel.from_json(volatility.to_json()).model_id == volatility.model_id
     assert volatility.model_id != model.model_id
 
@@ -124,7 +130,7 @@ def test_malformed_documents_get_clear_errors(change, match) -> None:
 
 
 def test_newer_schema_and_non_json_are_refused() -> None:
-    with pytest.raises(SchemaVersionError, match="schema_version 2.*newer"):
+    with pytest.raises(SchemaVersionError, match=r"schema_version 2.*newer"):
         SignalModel.from_json(mutated(lambda d: d.update(schema_version=2)))
     with pytest.raises(DataValidationError, match="not valid JSON"):
         SignalModel.from_json("{not json")
@@ -152,16 +158,22 @@ def test_signal_quantities_use_the_target_position() -> None:
     model = make_model(gate=None, zscore=ZScoreSpec.rolling(5))
     prices = sample_prices(["KO", "PEP"])
     tails = {
-        s: [(d.isoformat(), c) for d, c in prices.filter(prices["symbol"] == s)
-            .select("date", "close").tail(40).iter_rows()]
+        s: [
+            (d.isoformat(), c)
+            for d, c in prices.filter(prices["symbol"] == s)
+            .select("date", "close")
+            .tail(40)
+            .iter_rows()
+        ]
         for s in ("KO", "PEP")
-    }  # fmt: skip
+    }
     signal = evaluate(model, tails, position=1)
     assert signal.previous_position == 1
     legs = signal.leg_quantities(model, 5_000.0)
-    assert math.copysign(1, legs.y_quantity) == (signal.position or 1) or signal.position == 0
     if signal.position == 0:
-        assert legs.y_quantity == 0.0
+        assert legs.y_quantity == 0.0 and legs.x_quantity == 0.0
+    else:
+        assert math.copysign(1.0, legs.y_quantity) == signal.position
     with pytest.raises(DataValidationError, match="'PEP' are missing"):
         evaluate(model, {"KO": tails["KO"]})
 
@@ -211,27 +223,37 @@ def test_tampered_stored_model_is_refused(local_store) -> None:
         get_model(model.model_id, store)
 
 
+def run_cli(args: list[str]) -> int:
+    """Run ``titan`` in-process; return its exit code."""
+    try:
+        main(args)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
 def test_cli_models(local_store, tmp_path, capsys) -> None:
     model = make_model()
     path = tmp_path / "model.json"
     path.write_text(model.to_json())
-    main(["models", "publish", str(path), "--store", local_store])
+    assert run_cli(["models", "publish", str(path), "--store", local_store]) == 0
     assert f"published: {model.model_id}" in capsys.readouterr().out
-    main(["models", "publish", str(path), "--store", local_store])
+    assert run_cli(["models", "publish", str(path), "--store", local_store]) == 0
     assert "already published" in capsys.readouterr().out
-    main(["models", "list", "--store", local_store])
+    assert run_cli(["models", "list", "--store", local_store]) == 0
     out = capsys.readouterr().out
     assert model.model_id[:16] in out and "served" in out
-    main(["models", "show", model.model_id, "--store", local_store])
+    assert run_cli(["models", "show", model.model_id, "--store", local_store]) == 0
     shown = capsys.readouterr().out
     assert json.loads(shown[: shown.rindex("}") + 1])["model_id"] == model.model_id
-    main(["models", "retire", model.model_id, "--reason", "done", "--store", local_store])
+    assert (
+        run_cli(["models", "retire", model.model_id, "--reason", "done", "--store", local_store])
+        == 0
+    )
     capsys.readouterr()
-    main(["models", "list", "--store", local_store])
+    assert run_cli(["models", "list", "--store", local_store]) == 0
     assert "no published models" in capsys.readouterr().out
-    main(["models", "list", "--all", "--store", local_store])
+    assert run_cli(["models", "list", "--all", "--store", local_store]) == 0
     assert "retired" in capsys.readouterr().out
-    with pytest.raises(SystemExit) as exc:
-        main(["models", "show", "f" * 64, "--store", local_store])
-    assert exc.value.code == 1
+    assert run_cli(["models", "show", "f" * 64, "--store", local_store]) == 1
     assert "no published model" in capsys.readouterr().err

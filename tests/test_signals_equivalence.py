@@ -171,8 +171,12 @@ def synthetic_prices(seed: int, n: int, phi: float) -> pl.DataFrame:
     for t in range(1, n):
         s[t] = phi * s[t - 1] + rng.normal(0.0, 0.01)
     ly = 0.1 + 0.8 * lx + s
-    dates = pl.date_range(date(2000, 1, 3), date(2000, 1, 3) + np.timedelta64(n - 1, "D"), eager=True)
-    return pl.DataFrame({"date": dates, "Y": np.exp(ly), "X": np.exp(lx), "M": 100 * np.exp(market)})
+    dates = pl.date_range(
+        date(2000, 1, 3), date(2000, 1, 3) + np.timedelta64(n - 1, "D"), eager=True
+    )
+    return pl.DataFrame(
+        {"date": dates, "Y": np.exp(ly), "X": np.exp(lx), "M": 100 * np.exp(market)}
+    )
 
 
 @settings(

@@ -42,8 +42,16 @@ def test_entries_exits_and_overshoot() -> None:
     pos, why = run_one([0.0, -2.1, -1.0, -0.4, 2.5, 1.0, 0.3, -3.0, 2.2])
     assert pos == [0, 1, 1, 0, -1, -1, 0, 1, 0]
     assert why == [
-        "hold", "enter_long", "hold", "exit", "enter_short", "hold", "exit", "enter_long", "exit",
-    ]  # fmt: skip
+        "hold",
+        "enter_long",
+        "hold",
+        "exit",
+        "enter_short",
+        "hold",
+        "exit",
+        "enter_long",
+        "exit",
+    ]
 
 
 def test_stop_disarms_until_back_inside_entry() -> None:
@@ -55,6 +63,7 @@ def test_stop_disarms_until_back_inside_entry() -> None:
 def test_no_entry_beyond_stop() -> None:
     pos, why = run_one([4.5, -4.1, 3.9], stop=4.0)
     assert pos == [0, 0, -1]
+    assert why == ["hold", "hold", "enter_short"]
 
 
 def test_time_stop_counts_bars_held() -> None:
@@ -67,8 +76,14 @@ def test_regime_gate_blocks_and_flattens() -> None:
     pos, why = run_one([2.5, 2.5, 1.0, 1.2, 0.2, -2.5, -2.5], gate=[1, 0, 0, 2, 0, 2, 0])
     assert pos == [0, -1, -1, 0, 0, 0, 1]
     assert why == [
-        "gate_blocked", "enter_short", "hold", "regime_exit", "hold", "gate_blocked", "enter_long",
-    ]  # fmt: skip
+        "gate_blocked",
+        "enter_short",
+        "hold",
+        "regime_exit",
+        "hold",
+        "gate_blocked",
+        "enter_long",
+    ]
     pos2, _ = run_one([-2.5, -2.5], gate=[0, 1])
     assert pos2 == [1, 1]  # a no-entry gate keeps an open position
 
@@ -109,8 +124,9 @@ def test_kernel_grid_equals_single_runs() -> None:
     )
     assert pos.shape == (n, len(combos))
     for j, (k, e, x, s, h, g) in enumerate(combos):
-        single, _ = run_one(z[:, k], e, x, s, h, gate[:, g])
+        single, why = run_one(z[:, k], e, x, s, h, gate[:, g])
         assert pos[:, j].tolist() == single
+        assert [REASONS[r] for r in reasons[:, j]] == why
 
 
 def test_rolling_and_ewma_zscores_match_pandas() -> None:
@@ -176,9 +192,11 @@ def test_no_look_ahead_in_positions(planted, zscore) -> None:
     market = prices.filter(pl.col("symbol") == pair.x).with_columns(pl.lit("MKT").alias("symbol"))
     prices = pl.concat([prices, market])
     gate = RegimeGate(
-        VolatilityRegimeModel(window=15, thresholds=(0.34,)), blocked=(1,), flatten=True,
+        VolatilityRegimeModel(window=15, thresholds=(0.34,)),
+        blocked=(1,),
+        flatten=True,
         market_symbol="MKT",
-    )  # fmt: skip
+    )
     base = planted_positions(prices, pair, zscore=zscore, gate=gate)
     assert (base.get_column("position") != 0).sum() > 50
     assert {"open", "flatten"} <= set(base.get_column("gate").to_list())
@@ -204,12 +222,24 @@ def test_precomputed_walk_forward_regimes_gate(planted) -> None:
 def test_bad_inputs_are_named() -> None:
     prices = sample_prices(["KO", "PEP"])
     with pytest.raises(NotFoundError, match="XYZ"):
-        positions(prices, y="KO", x="XYZ", beta=1.0, zscore=ZScoreSpec.rolling(20),
-                  rules=SignalRules(2.0, 0.5))  # fmt: skip
+        positions(
+            prices,
+            y="KO",
+            x="XYZ",
+            beta=1.0,
+            zscore=ZScoreSpec.rolling(20),
+            rules=SignalRules(2.0, 0.5),
+        )
     with pytest.raises(ParameterError, match="exit < entry"):
         SignalRules(entry=1.0, exit=1.5)
     with pytest.raises(ParameterError, match="half-life"):
-        positions(prices, y="KO", x="PEP", beta=1.0, zscore=ZScoreSpec.rolling(20),
-                  rules=SignalRules(2.0, 0.5, time_stop_half_lives=2.0))  # fmt: skip
+        positions(
+            prices,
+            y="KO",
+            x="PEP",
+            beta=1.0,
+            zscore=ZScoreSpec.rolling(20),
+            rules=SignalRules(2.0, 0.5, time_stop_half_lives=2.0),
+        )
     with pytest.raises(ParameterError, match="window"):
         ZScoreSpec.rolling(1)

@@ -28,7 +28,7 @@ from titan_lib.core.http_errors import (
 )
 from titan_lib.exceptions import TitanError
 
-JSON = {"Content-Type": "application/json"}
+JSON: dict[str, str | list[str]] = {"Content-Type": "application/json"}
 _CHALICE_CODES = {
     "MethodNotAllowedError": "method_not_allowed",
     "UnsupportedMediaType": "unsupported_media_type",

@@ -20,6 +20,7 @@ from titan_lib.core.http_errors import BadRequestError
 MAX_BODY_BYTES = 1_000_000
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:\-]{8,128}$")
 IDENTIFIER = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
+ORDER_ID = re.compile(r"^[A-Za-z0-9_]{1,128}$")
 SYMBOL = re.compile(r"^[A-Za-z0-9_.\-]{1,32}$")
 
 

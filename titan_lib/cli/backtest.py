@@ -88,6 +88,11 @@ def register(app: typer.Typer) -> None:
         table = sweep(prices, y, x, beta=beta, grid=grid, start=start, end=end)
         if output:
             table.write_parquet(output)
-        typer.echo(str(rank(table, objective).head(top)))
+        shown = ["entry", "exit", "stop", "window", "total_return", "sharpe", "max_drawdown"]
+        shown += [c for c in (objective, "n_trades") if c not in shown]
+        best = rank(table, objective).head(top).select(shown)
+        typer.echo("\t".join(shown))
+        for row in best.iter_rows():
+            typer.echo("\t".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in row))
 
     app.add_typer(backtest_app, name="backtest")

@@ -65,12 +65,10 @@ def vendor(project: Path) -> Path:
     """Fill ``<project>/vendor`` with the modules the Lambda imports; return the folder."""
     import importlib.util
 
-    import titan_lib
-
     target = project / "vendor"
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir()
-    titan_root = Path(titan_lib.__file__).resolve().parent
+    titan_root = Path(__file__).resolve().parents[1]
     for name in LAMBDA_TITAN_MODULES:
         _copy_tree(titan_root / name, target / "titan_lib" / name)
     for dist in VENDORED_DISTRIBUTIONS:

@@ -25,7 +25,6 @@ import hmac
 import json
 import os
 import time
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -296,6 +295,8 @@ def fetch_jwks(url: str, timeout: float = 5.0) -> list[RSAPublicKey]:
         return _JWKS_CACHE[url]
     if not url.startswith(("https://", "http://")):
         raise ParameterError(f"TITAN_JWT_JWKS_URL must be an http(s) URL, got {url!r}")
+    import urllib.request  # only JWKS URLs need it; keeps the cold import small
+
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             body = response.read()

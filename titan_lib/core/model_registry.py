@@ -5,6 +5,9 @@ Layout (keys relative to the store root)::
     models/<model_id>.json            the model document, written once (create-only)
     models/retired/<model_id>.json    retirement marker: {"model_id", "retired_at", "reason"}
 
+Publishing and retiring announce the change on SNS when a topic is configured
+(:mod:`titan_lib.core.model_events`), so the Lambda drops its warm caches.
+
 Publishing uses :meth:`~titan_lib.stores.objects.ObjectStore.put_if_absent`, so an existing
 id is never overwritten; since the id is a content hash, publishing the same model again
 is a no-op. Retiring writes a separate marker (also create-only): the model document stays
@@ -20,6 +23,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from titan_lib.core.model_events import announce
 from titan_lib.core.signal_model import SignalModel
 from titan_lib.exceptions import DataValidationError, NotFoundError, ParameterError
 from titan_lib.stores.objects import ObjectStore, open_store
@@ -92,7 +96,9 @@ def publish(model: SignalModel, store: ObjectStore | str | None = None) -> Publi
     target = _open(store)
     key = model_key(model.model_id)
     created = target.put_if_absent(key, (model.to_json() + "\n").encode("utf-8"))
-    if not created:
+    if created:
+        announce("published", model.model_id)
+    else:
         get_model(model.model_id, target)  # the stored document must be a valid model
     return PublishResult(model_id=model.model_id, created=created, key=key)
 
@@ -165,6 +171,7 @@ def retire(model_id: str, reason: str = "", store: ObjectStore | str | None = No
         indent=2,
     )
     if target.put_if_absent(retirement_key(model_id), (body + "\n").encode("utf-8")):
+        announce("retired", model_id)
         return marker
     existing = retirement(model_id, target)
     assert existing is not None

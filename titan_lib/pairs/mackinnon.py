@@ -21,12 +21,14 @@ from numpy.typing import ArrayLike, NDArray
 from titan_lib.exceptions import ParameterError
 
 Trend = Literal["c", "ct"]
-MAX_SERIES = 12
-"""The surfaces cover systems of at most 12 I(1) series."""
+MAX_SERIES_PVALUE = 6
+"""The p-value surfaces (1994) cover systems of at most 6 I(1) series."""
+MAX_SERIES_CRITICAL = 12
+"""The critical-value surfaces (2010) cover systems of at most 12 I(1) series."""
 
 
 @cache
-def _surface(trend: str, n_series: int) -> tuple[float, float, float, Any, Any, Any]:
+def _pvalue_surface(trend: str, n_series: int) -> tuple[float, float, float, Any, Any]:
     from statsmodels.tsa import adfvalues as tables
 
     k = n_series - 1
@@ -36,16 +38,22 @@ def _surface(trend: str, n_series: int) -> tuple[float, float, float, Any, Any, 
         float(tables._tau_stars[trend][k]),
         np.asarray(tables._tau_smallps[trend][k], dtype=np.float64),
         np.asarray(tables._tau_largeps[trend][k], dtype=np.float64),
-        np.asarray(tables.tau_2010s[trend][k], dtype=np.float64),
     )
 
 
-def _check(trend: str, n_series: int) -> None:
+@cache
+def _critical_surface(trend: str, n_series: int) -> Any:
+    from statsmodels.tsa import adfvalues as tables
+
+    return np.asarray(tables.tau_2010s[trend][n_series - 1], dtype=np.float64)
+
+
+def _check(trend: str, n_series: int, most: int) -> None:
     if trend not in ("c", "ct"):
         raise ParameterError(f"trend must be 'c' or 'ct', got {trend!r}", {"trend": trend})
-    if not 1 <= n_series <= MAX_SERIES:
+    if not 1 <= n_series <= most:
         raise ParameterError(
-            f"MacKinnon surfaces cover 1..{MAX_SERIES} series, got {n_series}",
+            f"this MacKinnon surface covers 1..{most} series, got {n_series}",
             {"n_series": n_series},
         )
 
@@ -71,7 +79,7 @@ def mackinnon_pvalue(
         Deterministic terms of the cointegrating regression: ``"c"`` constant, ``"ct"``
         constant and linear trend.
     n_series
-        Number of I(1) series in the system (2 for a pair).
+        Number of I(1) series in the system (2 for a pair), at most 6.
 
     Returns
     -------
@@ -80,8 +88,8 @@ def mackinnon_pvalue(
     """
     from scipy.special import ndtr
 
-    _check(trend, n_series)
-    lo, hi, star, small, large, _ = _surface(trend, n_series)
+    _check(trend, n_series, MAX_SERIES_PVALUE)
+    lo, hi, star, small, large = _pvalue_surface(trend, n_series)
     t = np.asarray(tstat, dtype=np.float64)
     finite_t = np.where(np.isfinite(t), t, 0.0)
     poly = np.where(finite_t <= star, _horner(small, finite_t), _horner(large, finite_t))
@@ -99,8 +107,8 @@ def mackinnon_critical_values(
     ``nobs`` is the length of the series; the surface is evaluated at ``T = nobs - 1``, the
     convention of statsmodels' ``coint`` (and Stata's ``egranger``).
     """
-    _check(trend, n_series)
-    tau = _surface(trend, n_series)[5]
+    _check(trend, n_series, MAX_SERIES_CRITICAL)
+    tau = _critical_surface(trend, n_series)
     inv = 1.0 / (nobs - 1)
     values = [float(_horner(row, np.asarray(inv))) for row in tau]
     return values[0], values[1], values[2]

@@ -42,6 +42,27 @@ Notebooks write it with :func:`save_results`; readers use :func:`load_results`
 (absolute store URI), ``TITAN_RUN_ID``, ``TITAN_NOTEBOOK`` and ``TITAN_RUN_DIR`` (the
 sidecar's staging folder; the runner publishes it when the run succeeds).
 
+What the research notebooks save (``values`` keys; ``tables``), for dashboards:
+
+- ``01_ingest``: ``symbols``, ``first_date``, ``last_date``, ``rows``, ``rows_added``,
+  ``gaps`` (symbol to missing days); table ``coverage``.
+- ``02_pair_scan``: ``scan_id``, ``universe``, ``pairs_tested``, ``significant``,
+  ``top_pairs`` / ``top_pair`` (see :mod:`titan_lib.runner.scan_sidecar`); table ``pairs``.
+- ``03_pair_analysis``: ``pair``, ``y``, ``x``, ``scan_run_id``, ``hedge_ratio``,
+  ``intercept``, ``static_hedges``, ``spread_stats``, ``kalman_last``, ``rolling_last``,
+  ``z_last``, ``subperiods``; tables ``series`` (date, legs, spread, z, rolling and Kalman
+  hedge ratio) and ``subperiods``.
+- ``04_regimes``: ``pair``, ``market``, ``k_regimes``, ``model`` (means, variances,
+  transition), ``per_regime``, ``current_regime``; tables ``regimes`` (date, filtered
+  ``prob_<i>``, ``regime``) and ``spread_by_regime``.
+- ``05_backtest``: ``pair``, ``beta``, ``alpha``, ``rule``, ``costs``, ``stats``,
+  ``objective``, ``best`` (best sweep row); tables ``equity``, ``trades``, ``sweep``.
+- ``06_walk_forward``: ``universe``, ``stats`` (out of sample), ``degradation``,
+  ``n_windows``, ``pairs_selected``, ``last_window_pairs``; tables ``windows``,
+  ``selections``, ``equity``, ``trades``.
+- ``07_publish``: ``approved``, ``models`` (pair, model_id, created, rule), ``model_ids``,
+  ``served_models``; tables ``decisions`` and ``signals`` (current signal per model).
+
 Importing this package is cheap: papermill, nbconvert, polars and Dask are imported by
 the functions that need them.
 """

@@ -198,13 +198,14 @@ def run_sweep(
         )
     )
     runs: dict[int, SweepRun] = {}
+    content = notebook.read_bytes()
     try:
         with Client(scheduler or cluster) as client:
             futures = {
                 client.submit(
                     _run_on_worker,
                     notebook.stem,
-                    notebook.read_bytes(),
+                    content,
                     values,
                     uri,
                     sweep_id,

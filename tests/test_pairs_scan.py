@@ -1,0 +1,180 @@
+"""The scan end to end: store round trip (local and S3), ground truth, Dask, CLI."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import polars as pl
+import pytest
+
+from titan_lib.cli import main
+from titan_lib.data import ingest_frame
+from titan_lib.data.synthetic import make_universe
+from titan_lib.exceptions import DataValidationError, NotFoundError, ParameterError
+from titan_lib.pairs import engle_granger, list_scans, load_scan, scan
+from titan_lib.stores import open_store, read_json
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    try:
+        main(args)
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_scan_finds_planted_pairs_and_writes_the_store(
+    any_store: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    uni = make_universe(30, 2520, 4, seed=21, phi=(0.85, 0.95))
+    ingest_frame(uni.prices, store=any_store)
+    result = scan(store=any_store)
+    table = result.pairs
+    assert table.height == 30 * 29 // 2
+    assert table["rank"].to_list() == list(range(1, table.height + 1))
+    assert table["qvalue"].to_list() == sorted(table["qvalue"].to_list())
+    for pair in uni.pairs:
+        row = table.filter(pl.col("y") == pair.y, pl.col("x") == pair.x).row(0, named=True)
+        assert row["qvalue"] < 0.05, row
+        assert row["hedge_ratio"] == pytest.approx(pair.beta, rel=0.05)
+        assert row["half_life"] == pytest.approx(pair.half_life, rel=0.35)
+        assert row["hurst"] < 0.45 and row["crossings"] > 50
+    found = result.significant(0.05)
+    planted = {(p.y, p.x) for p in uni.pairs}
+    false = [k for k in zip(found["y"], found["x"], strict=True) if k not in planted]
+    assert len(false) <= 0.05 * found.height + 1
+    err = capsys.readouterr().err
+    assert "pairs: 100%" in err  # the progress bar
+
+    # a row equals the single-pair test on log prices
+    top = table.row(0, named=True)
+    wide = uni.wide()
+    single = engle_granger(np.log(wide[top["y"]].to_numpy()), np.log(wide[top["x"]].to_numpy()))
+    assert top["tstat"] == pytest.approx(single.tstat, abs=1e-10)
+
+    store = open_store(any_store)
+    meta = read_json(store, f"scans/{result.scan_id}/scan.json")
+    assert meta["counts"]["tested"] == table.height
+    assert meta["universe"] == list(uni.symbols)
+    assert meta["parameters"]["trend"] == "c"
+    loaded = load_scan(result.scan_id, any_store)
+    assert loaded.pairs.equals(table) and loaded.meta == result.meta
+    listed = list_scans(any_store)
+    assert listed["scan_id"].to_list() == [result.scan_id]
+    assert listed["q_below_0.05"][0] == found.height
+
+
+def test_independent_walks_are_rejected_near_the_nominal_rate(tmp_path: object) -> None:
+    uni = make_universe(400, 1000, 0, seed=22)
+    store = str(tmp_path) + "/store"  # type: ignore[operator]
+    ingest_frame(uni.prices, store=store)
+    # 200 disjoint pairs: S0000~S0001, S0002~S0003, ...
+    pairs = [(uni.symbols[k], uni.symbols[k + 1]) for k in range(0, 400, 2)]
+    from titan_lib.pairs import engle_granger_batch
+    from titan_lib.data import load_prices
+
+    table = engle_granger_batch(load_prices(store=store), pairs=pairs, price_transform="log")
+    p = table["pvalue"].to_numpy()
+    assert table["reason"].null_count() == 200
+    for level in (0.05, 0.10):
+        rate = float(np.mean(p < level))
+        assert abs(rate - level) <= 0.04, (level, rate)
+    assert 0.4 < float(np.median(p)) < 0.75  # roughly uniform under the null
+
+
+def test_scan_on_a_dask_cluster_equals_the_local_run(tmp_path: object) -> None:
+    uni = make_universe(24, 800, 3, seed=23)
+    prices = uni.prices.filter(
+        ~((pl.col("symbol") == "S0007") & (pl.col("date").dt.day() == 3))  # per-pair path
+    )
+    store = str(tmp_path) + "/store"  # type: ignore[operator]
+    ingest_frame(prices, store=store)
+    settings = dict(store=store, chunk_size=8, both_directions=True, progress=False, write=False)
+    local = scan(**settings)  # type: ignore[arg-type]
+    on_cluster = scan(scheduler="local", **settings)  # type: ignore[arg-type]
+    assert local.pairs.height == 24 * 23
+    assert on_cluster.pairs.equals(local.pairs)
+    assert local.pairs.filter(pl.col("y") == "S0007")["nobs"].max() < 800
+
+
+def test_scan_on_a_running_scheduler(tmp_path: object) -> None:
+    from dask.distributed import LocalCluster
+
+    uni = make_universe(10, 500, 1, seed=24)
+    store = str(tmp_path) + "/store"  # type: ignore[operator]
+    ingest_frame(uni.prices, store=store)
+    local = scan(store=store, chunk_size=4, progress=False, write=False)
+    with LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster:
+        remote = scan(
+            store=store, chunk_size=4, progress=False, write=False,
+            scheduler=cluster.scheduler_address,
+        )  # fmt: skip
+    assert remote.pairs.equals(local.pairs)
+
+
+def test_prescreen_limits_the_pairs_tested(tmp_path: object) -> None:
+    uni = make_universe(20, 1000, 2, seed=25, phi=(0.85, 0.9))
+    store = str(tmp_path) + "/store"  # type: ignore[operator]
+    ingest_frame(uni.prices, store=store)
+    result = scan(store=store, prescreen="correlation", top_k=2, progress=False)
+    assert 20 <= result.pairs.height <= 40
+    assert "correlation" in result.pairs.columns
+    assert result.pairs["correlation"].null_count() == 0
+    tested = set(zip(result.pairs["y"], result.pairs["x"], strict=True))
+    assert {(p.y, p.x) for p in uni.pairs} <= tested  # planted legs are each other's best
+    dist = scan(store=store, prescreen="distance", top_k=3, progress=False, write=False)
+    assert dist.pairs["distance"].null_count() == 0
+
+
+def test_scan_bad_input(tmp_path: object) -> None:
+    uni = make_universe(6, 300, 1, seed=26)
+    flat = uni.prices.filter(pl.col("symbol") == "S0005").with_columns(
+        pl.lit("FLAT").alias("symbol"), pl.lit(7.0).alias("close")
+    )
+    store = str(tmp_path) + "/store"  # type: ignore[operator]
+    ingest_frame(pl.concat([uni.prices, flat]), store=store)
+    with pytest.raises(NotFoundError, match="NOPE"):
+        scan(["S0000", "NOPE"], store=store, progress=False)
+    with pytest.raises(DataValidationError, match="too short"):
+        scan(store=store, start="2010-06-01", end="2010-06-30", progress=False)
+    with pytest.raises(ParameterError, match="at least two"):
+        scan(["S0000"], store=store, progress=False)
+    with pytest.raises(ParameterError, match="prescreen"):
+        scan(store=store, prescreen="cluster", progress=False)  # type: ignore[arg-type]
+    with pytest.raises(ParameterError, match="scheduler"):
+        scan(store=store, scheduler="tcp://127.0.0.1:9", progress=False, write=False)
+    with pytest.raises(NotFoundError, match="no scan 'missing'"):
+        load_scan("missing", store)
+    result = scan(store=store, progress=False, write=False, min_obs=100)
+    flat_rows = result.pairs.filter((pl.col("x") == "FLAT") | (pl.col("y") == "FLAT"))
+    assert flat_rows.height == 6
+    assert all("constant" in r for r in flat_rows["reason"].to_list())
+    assert flat_rows["rank"].min() > result.pairs.height - 6  # untested pairs rank last
+    assert all(math.isnan(q) or q is None for q in flat_rows["qvalue"].to_list())
+
+
+def test_cli_scan_list_show(tmp_path: object, capsys: pytest.CaptureFixture[str]) -> None:
+    uni = make_universe(8, 600, 1, seed=27, phi=0.9)
+    store = str(tmp_path) + "/store"  # type: ignore[operator]
+    ingest_frame(uni.prices, store=store)
+    code, out, err = run_cli(
+        ["pairs", "scan", "--store", store, "--show", "5", "--trend", "ct"], capsys
+    )
+    assert code == 0, err
+    assert "8 symbols, 28 pairs tested" in out
+    scan_id = out.split()[1].rstrip(":")
+    first = out.splitlines()[2].split()
+    assert first[1:3] == [uni.pairs[0].y, uni.pairs[0].x]
+    code, out, _ = run_cli(["pairs", "list", "--store", store], capsys)
+    assert code == 0 and scan_id in out
+    code, out, _ = run_cli(["pairs", "show", scan_id, "--store", store, "--top", "3"], capsys)
+    assert code == 0 and "trend=ct" in out and len(out.splitlines()) == 5
+    code, _, err = run_cli(["pairs", "show", "nope", "--store", store], capsys)
+    assert code == 1 and err.startswith("error: no scan 'nope'")
+    code, _, err = run_cli(["pairs", "scan", "S0000", "NOPE", "--store", store], capsys)
+    assert code == 1 and "NOPE" in err and "Traceback" not in err
+    code, _, err = run_cli(["pairs", "scan", "--store", store, "--trend", "n"], capsys)
+    assert code == 2 and "trend" in err
