@@ -37,8 +37,7 @@ $(STAMP): requirements.lock pyproject.toml
 setup: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/titan data ingest sample
-	$(BIN)/titan data summary
+	$(BIN)/titan pipeline parameters/pipelines/demo.yaml
 
 chromium:
 	@if command -v chromium >/dev/null 2>&1; then :; \

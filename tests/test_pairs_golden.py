@@ -35,11 +35,10 @@ SETTINGS = [
 
 def _reference_worker(job: tuple[Any, ...]) -> list[tuple[float, float, int, float]]:
     """statsmodels on a chunk of pairs: (coint t, coint p, adfuller lag, OLS slope)."""
-    from threadpoolctl import threadpool_limits
-
     import statsmodels.tsa.stattools._stattools as st
     from statsmodels.regression.linear_model import OLS
     from statsmodels.tsa.tsatools import add_trend
+    from threadpoolctl import threadpool_limits
 
     values, pairs, trend, autolag, maxlag = job
     original = st.adfuller
@@ -137,7 +136,11 @@ def test_single_pair_function_equals_statsmodels_coint(
     ref = references[(window, trend, autolag, maxlag)]
     for row, (i, j) in enumerate(combinations(range(20), 2)):
         res = engle_granger(
-            panel.values[:, i], panel.values[:, j], trend=trend, autolag=autolag, maxlag=maxlag  # type: ignore[arg-type]
+            panel.values[:, i],
+            panel.values[:, j],
+            trend=trend,
+            autolag=autolag,
+            maxlag=maxlag,  # type: ignore[arg-type]
         )
         assert abs(res.tstat - ref[row, 0]) <= 1e-8
         assert abs(res.pvalue - ref[row, 1]) <= 1e-8

@@ -54,8 +54,8 @@ def test_ar1_coefficient_equals_ols_and_edge_cases() -> None:
     assert stats.half_life == pytest.approx(-math.log(2) / math.log(fit.params[1]), rel=1e-12)
     assert stats.mean == pytest.approx(s.mean(), rel=1e-12)
     assert stats.std == pytest.approx(s.std(ddof=1), rel=1e-12)
-    walk = np.cumsum(np.random.default_rng(2).normal(0, 1, 300)) + np.arange(300) * 0.5
-    assert half_life(walk) == math.inf  # phi >= 1: no mean reversion
+    explosive = np.exp(0.01 * np.arange(300)) + np.random.default_rng(2).normal(0, 1e-3, 300)
+    assert half_life(explosive) == math.inf  # phi >= 1: no mean reversion
     alternating = np.array([1.0, -1.0] * 50) + np.random.default_rng(3).normal(0, 0.01, 100)
     assert math.isnan(half_life(alternating))  # phi < 0: undefined
 

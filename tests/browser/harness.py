@@ -87,8 +87,7 @@ def fill_ledger(store: str) -> None:
     the paper broker's role is played by the fill prices: each model's last serving close.
     """
     from titan_lib.core import latest_prices, list_models
-    from titan_lib.core.execution import Fill, FillLeg, Order, OrderRequest, open_ledger
-    from titan_lib.core.execution.ledger import fill_id_for, order_id_for, utc_now_iso
+    from titan_lib.core.execution import open_ledger
     from titan_lib.stores import open_store
 
     opened = open_store(store)
@@ -100,7 +99,6 @@ def fill_ledger(store: str) -> None:
         add_fill(
             ledger, model, f"seed-{n}", side=1 if n % 2 == 0 else -1, prices=(y_close, x_close)
         )
-    del Fill, FillLeg, Order, OrderRequest, fill_id_for, order_id_for, utc_now_iso
 
 
 def add_fill(ledger: Any, model: Any, key: str, side: int, prices: tuple[float, float]) -> None:

@@ -13,8 +13,10 @@ pytest_plugins = ["harness"]
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 POOL_SIZE = 1
-CULL_IDLE = 4
-CULL_INTERVAL = 1
+CULL_IDLE = 20
+"""Longer than a page takes to connect its kernel on a busy machine: a kernel is culled only
+once its page is gone (or never connected) for this long."""
+CULL_INTERVAL = 2
 LOADS = 20
 
 

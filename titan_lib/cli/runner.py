@@ -343,9 +343,8 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Open JupyterLab on notebooks/ with the titan kernel."""
-        import subprocess
-
         from titan_lib.runner.lab import lab_command as build
 
         command = build(ip=ip, port=port, open_browser=browser, token=token)
-        raise SystemExit(subprocess.call(command))
+        # Replace this process: signals (Ctrl-C, terminate) reach JupyterLab itself.
+        os.execv(command[0], command)

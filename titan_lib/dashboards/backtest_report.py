@@ -55,6 +55,13 @@ TRADE_COLUMNS = (
 )
 
 
+def prepare() -> None:
+    """Load what the first view needs (run by preheated kernels before a visitor arrives)."""
+    from titan_lib.dashboards.figures import warm_up
+
+    warm_up()
+
+
 def build_backtest_report(request: PageRequest) -> widgets.Widget:
     """The backtest report page for ``request`` (run preselected from the URL)."""
     return guarded(lambda: _build(request), TITLE, SUBTITLE)

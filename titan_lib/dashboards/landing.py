@@ -30,6 +30,14 @@ KIND_LABELS = {
 }
 
 
+def prepare() -> None:
+    """Load what the page needs (run by preheated kernels before a visitor arrives)."""
+    import ipywidgets  # noqa: F401
+
+    import titan_lib.core.model_registry
+    import titan_lib.stores.objects  # noqa: F401
+
+
 def build_landing(request: PageRequest) -> widgets.Widget:
     """The landing page widget tree (a friendly message when the store is empty)."""
     return guarded(lambda: _build(request), TITLE, SUBTITLE)

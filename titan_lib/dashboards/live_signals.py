@@ -36,6 +36,13 @@ SUBTITLE = (
 )
 
 
+def prepare() -> None:
+    """Load what the first view needs (run by preheated kernels before a visitor arrives)."""
+    from titan_lib.dashboards.figures import warm_up
+
+    warm_up()
+
+
 def build_live_signals(request: PageRequest) -> widgets.Widget:
     """The live-signals page (a model preselected with ``?model=<id prefix>``)."""
     return guarded(lambda: _build(request), TITLE, SUBTITLE)

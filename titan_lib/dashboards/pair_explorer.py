@@ -45,6 +45,22 @@ Z_WINDOWS = (20, 60, 120, 250)
 MAX_PAIRS = 200
 
 
+def prepare() -> None:
+    """Load and compile what the first view needs (run by preheated kernels before a
+    visitor arrives): plotly's JSON path, the Kalman filter and the z-score."""
+    import numpy as np
+
+    from titan_lib.core.zscore import ZScoreSpec
+    from titan_lib.dashboards.figures import warm_up
+    from titan_lib.pairs import kalman_hedge_ratio
+    from titan_lib.signals import zscores
+
+    warm_up()
+    legs = np.linspace(1.0, 2.0, 8)
+    kalman_hedge_ratio(legs, legs[::-1])
+    zscores(pl.Series(legs), ZScoreSpec.rolling(3))
+
+
 def build_pair_explorer(request: PageRequest) -> widgets.Widget:
     """The pair explorer page for ``request`` (run and pair preselected from the URL)."""
     return guarded(lambda: _build(request), TITLE, SUBTITLE)

@@ -94,14 +94,22 @@ def pair_figure(
         row=4,
         col=1,
     )
-    for start, end, regime in spans:
-        fig.add_vrect(
-            x0=str(start),
-            x1=str(end),
-            fillcolor=REGIME_COLOURS[min(regime, len(REGIME_COLOURS) - 1)],
-            line_width=0,
-            layer="below",
-            row="all",
-            col=1,
-        )
+    # one shape per span across all panels (x of the shared date axis, y of the page)
+    fig.update_layout(
+        shapes=[
+            {
+                "type": "rect",
+                "xref": "x",
+                "yref": "paper",
+                "x0": str(start),
+                "x1": str(end),
+                "y0": 0.0,
+                "y1": 1.0,
+                "fillcolor": REGIME_COLOURS[min(regime, len(REGIME_COLOURS) - 1)],
+                "line": {"width": 0},
+                "layer": "below",
+            }
+            for start, end, regime in spans
+        ]
+    )
     return style_figure(fig, f"{y} / {x}", height=860)

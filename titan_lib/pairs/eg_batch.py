@@ -23,7 +23,9 @@ cluster gives identical numbers.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
@@ -107,11 +109,10 @@ class SparseTask:
     """Pairs tested one by one on their own common samples (columns of a NaN panel)."""
 
     rows: IntArray
-    values: FloatArray
+    series: FloatArray  # one row per symbol
     ii: IntArray
     jj: IntArray
     lags: IntArray
-    row_offset: int
     trend: int
     method: int
     min_obs: int
@@ -128,7 +129,7 @@ class SparseTask:
         codes = np.empty(m, dtype=np.int8)
         span = np.empty((m, 3), dtype=np.int64)
         eg_kernel.engle_granger_sparse(
-            self.values,
+            self.series,
             self.ii,
             self.jj,
             self.lags,
@@ -139,7 +140,6 @@ class SparseTask:
             codes,
             span,
         )
-        span[:, 1:] += np.where(span[:, 1:] >= 0, self.row_offset, 0)
         return TaskResult(self.rows, out[:, [0, 1, 2, 3, 4]], codes, span)
 
 
@@ -160,7 +160,7 @@ class _Prepared:
     mean: FloatArray
     slope: FloatArray
     acov: FloatArray  # (n, P+1)
-    head: FloatArray
+    head: FloatArray  # (symbols, P+1) from here on: one row per symbol
     tail: FloatArray
     dhead: FloatArray
     dtail: FloatArray
@@ -183,8 +183,8 @@ def _prepare(levels: FloatArray, trend: int, P: int) -> _Prepared:
     acov = np.empty((levels.shape[1], P + 1))
     for d in range(P + 1):
         acov[:, d] = np.einsum("ij,ij->j", du[P:], du[P - d : M - d])
-    dhead = np.zeros((P + 1, levels.shape[1]))
-    dhead[1:] = du[:P]
+    dhead = np.zeros((levels.shape[1], P + 1))
+    dhead[:, 1:] = du[:P].T
     return _Prepared(
         lt=lt,
         du=du,
@@ -193,10 +193,10 @@ def _prepare(levels: FloatArray, trend: int, P: int) -> _Prepared:
         mean=mean,
         slope=slope,
         acov=acov,
-        head=np.ascontiguousarray(lt[: P + 1]),
-        tail=np.ascontiguousarray(lt[N - 1 - P :]),
+        head=np.ascontiguousarray(lt[: P + 1].T),
+        tail=np.ascontiguousarray(lt[N - 1 - P :].T),
         dhead=dhead,
-        dtail=np.ascontiguousarray(du[M - 1 - P :]),
+        dtail=np.ascontiguousarray(du[M - 1 - P :].T),
     )
 
 
@@ -204,10 +204,13 @@ def _lagged_cross_products(pi: _Prepared, pj: _Prepared | None, P: int) -> Float
     """Raw BLAS products of a block pair, ``raw[d, b, a]`` (layout read by the kernel).
 
     ``raw[0] = U_s' U_s`` and ``raw[d] = W_d' W_d`` with ``W_d = U_s + U_{s-d}``, s = P+1..N-1;
-    the kernel turns them into the symmetric lagged products (edge rows corrected).
-    Each product is written in place: ``raw[d].T`` is the Fortran-ordered BLAS output.
+    the kernel turns them into the symmetric lagged products (edge rows corrected). Each
+    product is written in place (``raw[d].T`` is the Fortran-ordered BLAS output). The lags
+    are shared among threads, each running single-threaded BLAS: the same numbers whatever
+    the thread count, and no BLAS threads spinning against the kernel's threads.
     """
     from scipy.linalg.blas import dgemm, dsyrk
+    from threadpoolctl import threadpool_limits
 
     di = pi.du
     dj = di if pj is None else pj.du
@@ -215,24 +218,31 @@ def _lagged_cross_products(pi: _Prepared, pj: _Prepared | None, P: int) -> Float
     ni, nj = di.shape[1], dj.shape[1]
     raw = np.empty((P + 1, nj, ni))
 
-    def product(a: FloatArray, b: FloatArray, d: int) -> None:
+    def lag_product(d: int) -> None:
+        wi = np.asfortranarray(di[P:]) if d == 0 else np.asfortranarray(di[P:] + di[P - d : M - d])
         c = raw[d].T
         if pj is None:
-            res = dsyrk(1.0, a, c=c, trans=1, overwrite_c=1)
+            res = dsyrk(1.0, wi, c=c, trans=1, overwrite_c=1)
         else:
-            res = dgemm(1.0, a, b, c=c, trans_a=1, overwrite_c=1)
+            wj = (
+                np.asfortranarray(dj[P:])
+                if d == 0
+                else np.asfortranarray(dj[P:] + dj[P - d : M - d])
+            )
+            res = dgemm(1.0, wi, wj, c=c, trans_a=1, overwrite_c=1)
         if not np.shares_memory(res, raw[d]):  # pragma: no cover - f2py made a copy
             c[...] = res
 
-    product(np.asfortranarray(di[P:]), np.asfortranarray(dj[P:]), 0)
-    wi = np.empty((M - P, ni), order="F")
-    wj = wi if pj is None else np.empty((M - P, nj), order="F")
-    for d in range(1, P + 1):
-        np.add(di[P:], di[P - d : M - d], out=wi)
-        if pj is not None:
-            np.add(dj[P:], dj[P - d : M - d], out=wj)
-        product(wi, wj, d)
+    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(_workers()) as pool:
+        list(pool.map(lag_product, range(P + 1)))
     return raw
+
+
+def _workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
 
 
 def _run_dense(task: DenseTask) -> TaskResult:
@@ -418,8 +428,8 @@ def _dense_tasks(
         cols_j = None if bi_ == bj_ else levels[:, bj_ * chunk_size : (bj_ + 1) * chunk_size]
         yield DenseTask(
             rows=rows[sel],
-            levels_i=np.ascontiguousarray(cols_i),
-            levels_j=None if cols_j is None else np.ascontiguousarray(cols_j),
+            levels_i=cols_i,  # views: a task holds no copy until it runs or ships
+            levels_j=cols_j,
             li=np.ascontiguousarray(a),
             lj=np.ascontiguousarray(b),
             y_is_i=np.ascontiguousarray(y_in_i),
@@ -444,21 +454,16 @@ def _sparse_tasks(
 ) -> Iterator[SparseTask]:
     vf = valid.astype(np.float64)
     counts = np.rint(vf.T @ vf).astype(np.int64)
+    series = np.ascontiguousarray(values.T)  # shared by every task of this batch
     for start in range(0, rows.shape[0], SPARSE_TASK_PAIRS):
         chunk = rows[start : start + SPARSE_TASK_PAIRS]
         yi, xi = y_idx[chunk], x_idx[chunk]
-        cols, inverse = np.unique(np.concatenate([yi, xi]), return_inverse=True)
-        nobs = counts[yi, xi]
-        lags = statsmodels_maxlag(nobs, maxlag)
-        used = np.flatnonzero(valid[:, cols].any(axis=1))
-        r0, r1 = (int(used[0]), int(used[-1]) + 1) if used.shape[0] else (0, 0)
         yield SparseTask(
             rows=chunk,
-            values=np.ascontiguousarray(values[r0:r1][:, cols]),
-            ii=np.ascontiguousarray(inverse[: chunk.shape[0]]),
-            jj=np.ascontiguousarray(inverse[chunk.shape[0] :]),
-            lags=lags,
-            row_offset=r0,
+            series=series,
+            ii=np.ascontiguousarray(yi),
+            jj=np.ascontiguousarray(xi),
+            lags=statsmodels_maxlag(counts[yi, xi], maxlag),
             trend=trend,
             method=method,
             min_obs=min_obs,

@@ -57,9 +57,15 @@ COLLINEAR_R2 = 1.0 - 100.0 * math.sqrt(np.finfo(np.float64).eps)
 """statsmodels' rule: with R^2 at or above this the pair is collinear (t = -inf, p = 0)."""
 
 _LOG_2PI = math.log(2.0 * math.pi)
+DENSE_CHUNK = 256
+"""Pairs per parallel work item of the dense kernel (scratch arrays allocated once each)."""
 
 
-@nb.njit(cache=True, nogil=True)
+_FAST = {"reassoc", "contract"}
+"""Let LLVM reorder sums (vectorised reductions); NaN and inf semantics stay intact."""
+
+
+@nb.njit(cache=True, nogil=True, fastmath=_FAST)
 def cholesky_lower(A: np.ndarray, n: int) -> bool:  # pragma: no cover - compiled
     """In-place lower Cholesky factor of ``A[:n, :n]`` (lower triangle read and written).
 
@@ -126,12 +132,14 @@ def adf_from_moments(
     method: int,
     G: np.ndarray,
     R: np.ndarray,
+    diag: np.ndarray,
 ) -> tuple[float, int, int]:  # pragma: no cover - compiled
     """ADF t-statistic and chosen lag of the residual series described by its moments.
 
     ``e_head[i] = e_i`` and ``u_head[i] = u_i`` for i = 0..P (``u_head[0]`` unused);
     ``e_tail[i] = e_{N-1-P+i}`` and ``u_tail[i] = u_{N-1-P+i}`` for i = 0..P. ``G`` and
-    ``R`` are scratch matrices of at least (P+2)x(P+2). Returns ``(tstat, lag, code)``.
+    ``R`` are scratch matrices of at least (P+2)x(P+2), ``diag`` a vector of P+2.
+    Returns ``(tstat, lag, code)``.
     """
     tgt = P + 1
     # Lagged-difference block: A(j, k) = sum_{t=P+1}^{N-1} u_{t-j} u_{t-k}, j <= k, d = k-j.
@@ -167,36 +175,42 @@ def adf_from_moments(
 
     p = P
     if method != METHOD_NONE:
+        # Factor G in place (lower triangle); the upper triangle keeps the moments and
+        # ``diag`` the diagonal, for the refit below.
         K = P + 2
         for i in range(K):
-            for j in range(K):
-                R[i, j] = G[i, j]
-        if not cholesky_lower(R, K):
+            diag[i] = G[i, i]
+        if not cholesky_lower(G, K):
             return math.nan, -1, DEGENERATE
         nobs = float(N - 1 - P)
-        ssr_k = R[tgt, tgt] * R[tgt, tgt]
+        ssr_k = G[tgt, tgt] * G[tgt, tgt]
         best = math.inf
         # walk k = P+1 down to 1 regressors, keep the smallest criterion (ties: fewer lags)
         for k in range(P + 1, 0, -1):
             if k <= P:
-                ssr_k += R[tgt, k] * R[tgt, k]
+                ssr_k += G[tgt, k] * G[tgt, k]
             ic = _info_criterion(ssr_k, nobs, k, method)
             if ic <= best:
                 best = ic
                 p = k - 1
+    else:
+        for i in range(P + 2):
+            diag[i] = G[i, i]
 
-    # Refit with p lags on t = p+1..N-1; order [u_{t-1}..u_{t-p}, e_{t-1}, u_t].
+    # Refit with p lags on t = p+1..N-1; order [u_{t-1}..u_{t-p}, e_{t-1}, u_t]. The
+    # moments are read from the upper triangle of G and from ``diag``.
     K = p + 2
     lvl = p
     tg = p + 1
     for i in range(p):
-        for j in range(i + 1):
-            R[i, j] = G[i + 1, j + 1]
+        for j in range(i):
+            R[i, j] = G[j + 1, i + 1]
+        R[i, i] = diag[i + 1]
         R[lvl, i] = G[0, i + 1]
-        R[tg, i] = G[tgt, i + 1]
-    R[lvl, lvl] = G[0, 0]
-    R[tg, lvl] = G[tgt, 0]
-    R[tg, tg] = G[tgt, tgt]
+        R[tg, i] = G[i + 1, tgt]
+    R[lvl, lvl] = diag[0]
+    R[tg, lvl] = G[0, tgt]
+    R[tg, tg] = diag[tgt]
     for t in range(p + 1, P + 1):
         el = e_head[t - 1]
         ut = u_head[t]
@@ -312,8 +326,9 @@ def engle_granger_series(
     lagged_products(u, P, F)
     G = np.empty((P + 2, P + 2))
     R = np.empty((P + 2, P + 2))
+    diag = np.empty(P + 2)
     tstat, lag, code = adf_from_moments(
-        F, e[: P + 1], e[N - 1 - P :], u[: P + 1], u[N - 1 - P :], ssr, N, P, method, G, R
+        F, e[: P + 1], e[N - 1 - P :], u[: P + 1], u[N - 1 - P :], ssr, N, P, method, G, R, diag
     )
     out[0] = tstat
     out[1] = lag
@@ -322,7 +337,7 @@ def engle_granger_series(
 
 @nb.njit(cache=True, nogil=True, parallel=True)
 def engle_granger_sparse(
-    values: np.ndarray,
+    series: np.ndarray,
     ii: np.ndarray,
     jj: np.ndarray,
     lags: np.ndarray,
@@ -333,24 +348,25 @@ def engle_granger_sparse(
     codes: np.ndarray,
     span: np.ndarray,
 ) -> None:  # pragma: no cover - compiled
-    """Engle-Granger for pairs ``(values[:, ii[q]], values[:, jj[q]])`` of a NaN-padded panel.
+    """Engle-Granger for pairs ``(series[ii[q]], series[jj[q]])`` of a NaN-padded panel.
 
-    Each pair is tested on the rows where both legs are present. ``lags[q]`` is the pair's
-    ``P`` (negative: too short for the requested maxlag). ``out[q]`` receives
+    ``series`` holds one symbol per row. Each pair is tested where both legs are present.
+    ``lags[q]`` is the pair's ``P`` (negative: too short for the requested maxlag).
+    ``out[q]`` receives
     ``[tstat, lag, b, a, c, ssr, tss]``, ``span[q]`` ``[nobs, first row, last row]``.
     """
-    T = values.shape[0]
+    T = series.shape[1]
     for q in prange(ii.shape[0]):
-        i = ii[q]
-        j = jj[q]
+        ys = series[ii[q]]
+        xs = series[jj[q]]
         y = np.empty(T)
         x = np.empty(T)
         n = 0
         first = -1
         last = -1
         for t in range(T):
-            yv = values[t, i]
-            xv = values[t, j]
+            yv = ys[t]
+            xv = xs[t]
             if yv == yv and xv == xv:
                 y[n] = yv
                 x[n] = xv
@@ -408,16 +424,15 @@ def engle_granger_dense(
     - ``acov_*[a, d] = sum_{s=P+1}^{N-1} u_s u_{s-d}`` of each symbol;
     - ``S_ij[a, b] = sum_s l^i_s l^j_s``; ``ss_*`` the own sums ``sum l^2``; ``tss_*`` the
       centred total sums of squares of the series;
-    - ``head_*[r, a] = l_r`` and ``dhead_*[r, a] = u_r`` for r = 0..P (``dhead[0]`` is 0);
-      ``tail_*[r, a] = l_{N-1-P+r}``, ``dtail_*[r, a] = u_{N-1-P+r}``.
+    - ``head_*[a, r] = l_r`` and ``dhead_*[a, r] = u_r`` for r = 0..P (``dhead[a, 0]`` is
+      0); ``tail_*[a, r] = l_{N-1-P+r}``, ``dtail_*[a, r] = u_{N-1-P+r}``.
 
     Pair q is ``(li[q], lj[q])``; ``y_is_i[q]`` says whether the I-symbol is the dependent
     leg. ``out[q]`` receives ``[tstat, lag, b, ssr]``.
     """
-    for q in prange(li.shape[0]):
-        a_ = li[q]
-        b_ = lj[q]
-        yi = y_is_i[q]
+    m = li.shape[0]
+    n_chunks = (m + DENSE_CHUNK - 1) // DENSE_CHUNK
+    for chunk in prange(n_chunks):
         F = np.empty(P + 1)
         eh = np.empty(P + 1)
         et = np.empty(P + 1)
@@ -425,52 +440,61 @@ def engle_granger_dense(
         ut = np.empty(P + 1)
         G = np.empty((P + 2, P + 2))
         R = np.empty((P + 2, P + 2))
-        sxy = S_ij[a_, b_]
-        if yi:
-            syy = ss_i[a_]
-            sxx = ss_j[b_]
-            tss = tss_i[a_]
-        else:
-            syy = ss_j[b_]
-            sxx = ss_i[a_]
-            tss = tss_j[b_]
-        b = sxy / sxx
-        ssr = syy - b * sxy
-        out[q, 2] = b
-        out[q, 3] = ssr
-        if not (1.0 - ssr / tss) < COLLINEAR_R2:
-            out[q, 0] = -math.inf
-            out[q, 1] = math.nan
-            codes[q] = COLLINEAR
-            continue
-        b2 = b * b
-        q0 = raw[0, b_, a_]
-        head = 0.0
-        tail = 0.0
-        for d in range(P + 1):
-            if d == 0:
-                cross = 2.0 * q0
-            else:
-                r = P + 1 - d
-                head += dhead_i[r, a_] * dhead_j[r, b_]
-                tail += dtail_i[r, a_] * dtail_j[r, b_]
-                cross = raw[d, b_, a_] - 2.0 * q0 - head + tail
+        diag = np.empty(P + 2)
+        for q in range(chunk * DENSE_CHUNK, min(m, (chunk + 1) * DENSE_CHUNK)):
+            a_ = li[q]
+            b_ = lj[q]
+            yi = y_is_i[q]
+            sxy = S_ij[a_, b_]
             if yi:
-                F[d] = acov_i[a_, d] - b * cross + b2 * acov_j[b_, d]
+                syy = ss_i[a_]
+                sxx = ss_j[b_]
+                tss = tss_i[a_]
             else:
-                F[d] = acov_j[b_, d] - b * cross + b2 * acov_i[a_, d]
-        for r in range(P + 1):
+                syy = ss_j[b_]
+                sxx = ss_i[a_]
+                tss = tss_j[b_]
+            b = sxy / sxx
+            ssr = syy - b * sxy
+            out[q, 2] = b
+            out[q, 3] = ssr
+            if not (1.0 - ssr / tss) < COLLINEAR_R2:
+                out[q, 0] = -math.inf
+                out[q, 1] = math.nan
+                codes[q] = COLLINEAR
+                continue
+            b2 = b * b
+            q0 = raw[0, b_, a_]
+            head = 0.0
+            tail = 0.0
+            for d in range(P + 1):
+                if d == 0:
+                    cross = 2.0 * q0
+                else:
+                    r = P + 1 - d
+                    head += dhead_i[a_, r] * dhead_j[b_, r]
+                    tail += dtail_i[a_, r] * dtail_j[b_, r]
+                    cross = raw[d, b_, a_] - 2.0 * q0 - head + tail
+                if yi:
+                    F[d] = acov_i[a_, d] - b * cross + b2 * acov_j[b_, d]
+                else:
+                    F[d] = acov_j[b_, d] - b * cross + b2 * acov_i[a_, d]
             if yi:
-                eh[r] = head_i[r, a_] - b * head_j[r, b_]
-                et[r] = tail_i[r, a_] - b * tail_j[r, b_]
-                uh[r] = dhead_i[r, a_] - b * dhead_j[r, b_]
-                ut[r] = dtail_i[r, a_] - b * dtail_j[r, b_]
+                hy, hx = head_i[a_], head_j[b_]
+                ty, tx = tail_i[a_], tail_j[b_]
+                dhy, dhx = dhead_i[a_], dhead_j[b_]
+                dty, dtx = dtail_i[a_], dtail_j[b_]
             else:
-                eh[r] = head_j[r, b_] - b * head_i[r, a_]
-                et[r] = tail_j[r, b_] - b * tail_i[r, a_]
-                uh[r] = dhead_j[r, b_] - b * dhead_i[r, a_]
-                ut[r] = dtail_j[r, b_] - b * dtail_i[r, a_]
-        tstat, lag, code = adf_from_moments(F, eh, et, uh, ut, ssr, N, P, method, G, R)
-        out[q, 0] = tstat
-        out[q, 1] = lag
-        codes[q] = code
+                hy, hx = head_j[b_], head_i[a_]
+                ty, tx = tail_j[b_], tail_i[a_]
+                dhy, dhx = dhead_j[b_], dhead_i[a_]
+                dty, dtx = dtail_j[b_], dtail_i[a_]
+            for r in range(P + 1):
+                eh[r] = hy[r] - b * hx[r]
+                et[r] = ty[r] - b * tx[r]
+                uh[r] = dhy[r] - b * dhx[r]
+                ut[r] = dty[r] - b * dtx[r]
+            tstat, lag, code = adf_from_moments(F, eh, et, uh, ut, ssr, N, P, method, G, R, diag)
+            out[q, 0] = tstat
+            out[q, 1] = lag
+            codes[q] = code

@@ -52,27 +52,38 @@ class PricePanel:
         return date.fromisoformat(str(self.dates[row])[:10])
 
 
-def _wide(prices: pl.DataFrame) -> pl.DataFrame:
-    if "date" not in prices.columns:
+def _long_matrix(prices: pl.DataFrame) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """Scatter a long frame into (sorted dates, sorted symbols, dates x symbols matrix)."""
+    dates = prices.get_column("date").cast(pl.Date)
+    symbols = prices.get_column("symbol").cast(pl.String)
+    row = dates.rank("dense").cast(pl.Int64).to_numpy() - 1
+    col = symbols.rank("dense").cast(pl.Int64).to_numpy() - 1
+    names = symbols.unique().sort().to_list()
+    n_dates = int(row.max()) + 1 if row.size else 0
+    flat = row * len(names) + col
+    counts = np.bincount(flat, minlength=n_dates * len(names))
+    if (counts > 1).any():
+        first = int(np.flatnonzero(counts > 1)[0])
+        day = dates.unique().sort()[first // len(names)]
         raise DataValidationError(
-            "prices need a 'date' column (long: date, symbol, close; or wide: date + symbols)",
-            {"columns": prices.columns},
+            f"prices have {int((counts > 1).sum())} duplicated (symbol, date) rows, first: "
+            f"{names[first % len(names)]} on {day}",
+            {"symbol": names[first % len(names)], "date": str(day)},
         )
-    if {"symbol", "close"} <= set(prices.columns):
-        dupes = prices.group_by("symbol", "date").len().filter(pl.col("len") > 1)
-        if dupes.height:
-            row = dupes.sort("symbol", "date").row(0, named=True)
-            raise DataValidationError(
-                f"prices have {dupes.height} duplicated (symbol, date) rows, first: "
-                f"{row['symbol']} on {row['date']}",
-                {"symbol": row["symbol"], "date": str(row["date"])},
-            )
-        from titan_lib.data import wide_closes
+    values = np.full(n_dates * len(names), np.nan)
+    values[flat] = prices.get_column("close").cast(pl.Float64).fill_null(np.nan).to_numpy()
+    day_values = dates.unique().sort().to_numpy().astype("datetime64[D]")
+    return day_values, names, values.reshape(n_dates, len(names))
 
-        return wide_closes(prices.select("date", "symbol", "close"))
+
+def _wide_matrix(prices: pl.DataFrame) -> tuple[np.ndarray, list[str], np.ndarray]:
     if prices.get_column("date").is_duplicated().any():
         raise DataValidationError("wide prices have duplicated dates", {})
-    return prices.sort("date")
+    wide = prices.sort("date")
+    names = [c for c in wide.columns if c != "date"]
+    values = wide.select([pl.col(c).cast(pl.Float64) for c in names]).to_numpy()
+    dates = wide.get_column("date").cast(pl.Date).to_numpy().astype("datetime64[D]")
+    return dates, names, values
 
 
 def price_panel(
@@ -103,8 +114,13 @@ def price_panel(
         raise DataValidationError(
             f"price_transform must be 'log' or 'level', got {transform!r}", {}
         )
-    wide = _wide(prices)
-    available = [c for c in wide.columns if c != "date"]
+    if "date" not in prices.columns:
+        raise DataValidationError(
+            "prices need a 'date' column (long: date, symbol, close; or wide: date + symbols)",
+            {"columns": prices.columns},
+        )
+    long = {"symbol", "close"} <= set(prices.columns)
+    dates, available, matrix = _long_matrix(prices) if long else _wide_matrix(prices)
     if symbols is None:
         chosen = sorted(available)
     else:
@@ -116,10 +132,10 @@ def price_panel(
             )
     if not chosen:
         raise DataValidationError("prices hold no symbols", {})
-    dates = wide.get_column("date").cast(pl.Date).to_numpy().astype("datetime64[D]")
-    values = np.ascontiguousarray(
-        wide.select([pl.col(s).cast(pl.Float64) for s in chosen]).to_numpy(), dtype=np.float64
-    )
+    position = {s: i for i, s in enumerate(available)}
+    values = np.ascontiguousarray(matrix[:, [position[s] for s in chosen]], dtype=np.float64)
+    keep = ~np.isnan(values).all(axis=1)
+    dates, values = dates[keep], np.ascontiguousarray(values[keep])
     bad = np.isinf(values) | (values <= 0.0) if transform == "log" else np.isinf(values)
     if bad.any():
         t, i = (int(v[0]) for v in np.nonzero(bad))

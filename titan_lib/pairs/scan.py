@@ -55,6 +55,8 @@ SCAN_SCHEMA_VERSION = 1
 SCANS_PREFIX = "scans/"
 Prescreen = Literal["correlation", "distance"]
 DateLike = date | datetime | str | None
+CONNECT_TIMEOUT_S = 5
+"""Seconds to wait for a Dask scheduler given by address."""
 
 SCAN_COLUMNS = (
     "rank",
@@ -143,7 +145,7 @@ def task_executor(scheduler: str | None, progress: bool = False) -> Iterator[Exe
             )
             client = Client(cluster)
         else:
-            client = Client(scheduler, timeout=10)
+            client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)
     except (OSError, TimeoutError) as exc:
         raise ParameterError(
             f"cannot reach the Dask scheduler {scheduler!r}: {exc}", {"scheduler": scheduler}
@@ -253,6 +255,12 @@ def scan(
     panel = price_panel(prices, symbols=wanted, transform=price_transform)
     if len(panel.symbols) < 2:
         raise ParameterError("a scan needs at least two symbols with prices", {})
+    if panel.dates.shape[0] < min_obs:
+        raise DataValidationError(
+            f"too short: {panel.dates.shape[0]} dates between {panel.dates[0]} and "
+            f"{panel.dates[-1]}, min_obs is {min_obs}",
+            {"dates": int(panel.dates.shape[0]), "min_obs": min_obs},
+        )
 
     screened = _screen_pairs(panel, prescreen, top_k, min_obs)
     yi, xi = pair_indices(panel, screened, both_directions)

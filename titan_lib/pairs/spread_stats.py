@@ -35,9 +35,11 @@ HURST_LAGS = (2, 4, 8, 16, 32, 64)
 """Lags (bars) of the variance-of-increments Hurst estimate."""
 
 _HURST_LAGS = np.array(HURST_LAGS, dtype=np.int64)
+_FAST = {"reassoc", "contract"}
+"""Let LLVM reorder sums (vectorised reductions); NaN and inf semantics stay intact."""
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, fastmath=_FAST)
 def ar1_coefficient(s: np.ndarray) -> float:  # pragma: no cover - compiled
     """Slope ``phi`` of the OLS fit ``s_t = c + phi s_{t-1}`` over t = 1..n-1."""
     n = s.shape[0] - 1
@@ -69,7 +71,7 @@ def half_life_from_phi(phi: float) -> float:  # pragma: no cover - compiled
     return -math.log(2.0) / math.log(phi)
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, fastmath=_FAST)
 def hurst_variance(s: np.ndarray, lags: np.ndarray) -> float:  # pragma: no cover
     """Variance-of-increments Hurst exponent over the lags below ``len(s) / 2``."""
     n = s.shape[0]
@@ -83,13 +85,17 @@ def hurst_variance(s: np.ndarray, lags: np.ndarray) -> float:  # pragma: no cove
         if 2 * tau >= n:
             continue
         m = n - tau
-        mean = 0.0
-        for t in range(m):
-            mean += s[t + tau] - s[t]
-        mean /= m
+        # increments sum to a telescoping difference: their mean is exact in O(tau)
+        head = 0.0
+        tail = 0.0
+        for t in range(tau):
+            head += s[t]
+            tail += s[n - tau + t]
+        mean = (tail - head) / m
+        later = s[tau:]
         var = 0.0
         for t in range(m):
-            d = s[t + tau] - s[t] - mean
+            d = later[t] - s[t] - mean
             var += d * d
         var /= m
         if not var > 0.0:
@@ -107,7 +113,7 @@ def hurst_variance(s: np.ndarray, lags: np.ndarray) -> float:  # pragma: no cove
     return 0.5 * slope
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, fastmath=_FAST)
 def crossings_of_mean(s: np.ndarray) -> int:  # pragma: no cover - compiled
     """Number of changes of side of the sample mean."""
     n = s.shape[0]
@@ -116,16 +122,14 @@ def crossings_of_mean(s: np.ndarray) -> int:  # pragma: no cover - compiled
         mean += s[t]
     mean /= n
     count = 0
-    below = s[0] < mean
-    for t in range(1, n):
-        now = s[t] < mean
-        if now != below:
-            count += 1
-        below = now
+    earlier = s[:-1]
+    later = s[1:]
+    for t in range(n - 1):
+        count += (later[t] < mean) != (earlier[t] < mean)
     return count
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, fastmath=_FAST)
 def _moments(s: np.ndarray) -> tuple[float, float]:  # pragma: no cover - compiled
     n = s.shape[0]
     mean = 0.0
@@ -152,7 +156,8 @@ def _all_stats(s: np.ndarray, lags: np.ndarray, out: np.ndarray) -> None:  # pra
 
 @nb.njit(cache=True, nogil=True, parallel=True)
 def pair_spread_statistics(
-    values: np.ndarray,
+    series: np.ndarray,
+    complete: np.ndarray,
     ii: np.ndarray,
     jj: np.ndarray,
     coef: np.ndarray,
@@ -161,11 +166,13 @@ def pair_spread_statistics(
 ) -> None:  # pragma: no cover - compiled
     """Statistics of the spreads ``y - a - b x - c t`` of many pairs of a NaN panel.
 
-    Pair q uses columns ``ii[q]`` (y) and ``jj[q]`` (x) on the rows where both are present,
+    ``series`` is the panel transposed (one row per symbol, contiguous in time);
+    ``complete[i]`` says row i has no NaN. Pair q uses
+    rows ``ii[q]`` (y) and ``jj[q]`` (x) on the dates where both are present,
     t = 1..n counting those rows; ``coef[q] = (b, a, c)``. ``out[q]`` receives
     ``[mean, std, phi, half_life, hurst, crossings]`` (NaN when b is NaN).
     """
-    T = values.shape[0]
+    T = series.shape[1]
     for q in prange(ii.shape[0]):
         b = coef[q, 0]
         if b != b:
@@ -174,13 +181,20 @@ def pair_spread_statistics(
         a = coef[q, 1]
         c = coef[q, 2]
         s = np.empty(T)
-        n = 0
-        for t in range(T):
-            yv = values[t, ii[q]]
-            xv = values[t, jj[q]]
-            if yv == yv and xv == xv:
-                n += 1
-                s[n - 1] = yv - a - b * xv - c * n
+        ys = series[ii[q]]
+        xs = series[jj[q]]
+        if complete[ii[q]] and complete[jj[q]]:
+            n = T
+            for t in range(T):
+                s[t] = ys[t] - a - b * xs[t] - c * (t + 1)
+        else:
+            n = 0
+            for t in range(T):
+                yv = ys[t]
+                xv = xs[t]
+                if yv == yv and xv == xv:
+                    n += 1
+                    s[n - 1] = yv - a - b * xv - c * n
         if n < 3:
             out[q, :] = math.nan
             continue
@@ -258,5 +272,7 @@ def batch_spread_statistics(
     Returns an ``(m, 6)`` array: mean, std, phi, half_life, hurst, crossings.
     """
     out = np.empty((ii.shape[0], 6))
-    pair_spread_statistics(values, ii, jj, np.ascontiguousarray(coef), _HURST_LAGS, out)
+    series = np.ascontiguousarray(values.T)
+    complete = np.asarray(~np.isnan(series).any(axis=1))
+    pair_spread_statistics(series, complete, ii, jj, np.ascontiguousarray(coef), _HURST_LAGS, out)
     return out
