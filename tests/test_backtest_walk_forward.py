@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from titan_lib.backtest import Costs, walk_forward
-from titan_lib.backtest.selection import bh_qvalues, spread_half_life
+from titan_lib.backtest.selection import engine_selector
 from titan_lib.data.synthetic import make_universe
 from titan_lib.exceptions import ParameterError
 
@@ -87,22 +87,24 @@ def test_test_window_prices_do_not_change_its_choices(universe, result) -> None:
         assert not moved.equity.filter(during).equals(result.equity.filter(during))
 
 
-def test_selection_statistics_against_independent_computations() -> None:
-    from statsmodels.stats.multitest import multipletests
-    from statsmodels.tsa.ar_model import AutoReg
+def test_default_selection_is_the_pair_engine_on_the_training_window() -> None:
+    """The selector's q-values and hedge ratios are the pair engine's on that window alone."""
+    from titan_lib.pairs import engle_granger
 
-    rng = np.random.default_rng(2)
-    p = rng.uniform(0, 0.2, 40)
-    p[[3, 9]] = np.nan
-    ok = np.isfinite(p)
-    expected = multipletests(p[ok], method="fdr_bh")[1]
-    np.testing.assert_allclose(bh_qvalues(p)[ok], expected, rtol=1e-12)
-    assert np.isnan(bh_qvalues(p)[~ok]).all()
-    s = np.zeros(3000)
-    for t in range(1, s.size):
-        s[t] = 0.9 * s[t - 1] + rng.normal()
-    phi = AutoReg(s, lags=1, trend="c").fit().params[1]
-    assert math.isclose(spread_half_life(s), -math.log(2) / math.log(phi), rel_tol=1e-10)
+    universe = make_universe(6, 700, 2, seed=21, phi=0.9)
+    train = universe.prices.filter(pl.col("date") <= universe.prices["date"].unique().sort()[399])
+    picked = engine_selector(train)
+    assert picked.height == 15
+    assert picked.get_column("qvalue").is_sorted()
+    wide = train.pivot(on="symbol", index="date", values="close").sort("date")
+    top = picked.row(0, named=True)
+    direct = engle_granger(
+        np.log(wide[top["y"]].to_numpy()), np.log(wide[top["x"]].to_numpy()), trend="c"
+    )
+    assert math.isclose(top["tstat"], direct.tstat, rel_tol=1e-10)
+    assert math.isclose(top["hedge_ratio"], direct.hedge_ratio, rel_tol=1e-10)
+    planted = {(p.y, p.x) for p in universe.pairs}
+    assert {(r["y"], r["x"]) for r in picked.head(2).iter_rows(named=True)} == planted
 
 
 def test_bad_parameters_rejected_before_running() -> None:

@@ -84,7 +84,8 @@ def fill_ledger(store: str) -> None:
     """Record one filled order per published model in the store's SQLite ledger.
 
     Goes through the ledger interface (claim, then fill), as the execution service does;
-    the paper broker's role is played by the fill prices: each model's last serving close.
+    the fills are priced at the serving closes 20 bars before the last one, so the
+    positions carry a P&L.
     """
     from titan_lib.core import latest_prices, list_models
     from titan_lib.core.execution import open_ledger
@@ -94,8 +95,8 @@ def fill_ledger(store: str) -> None:
     ledger = open_ledger(str(Path(store) / "ledger.sqlite"))
     for n, published in enumerate(list_models(opened)):
         model = published.model
-        y_close = latest_prices(opened, model.y).last_close
-        x_close = latest_prices(opened, model.x).last_close
+        y_close = latest_prices(opened, model.y).close[-20]
+        x_close = latest_prices(opened, model.x).close[-20]
         add_fill(
             ledger, model, f"seed-{n}", side=1 if n % 2 == 0 else -1, prices=(y_close, x_close)
         )

@@ -35,7 +35,14 @@ def chart_data(page: Any, hook: str) -> list[dict[str, Any]]:
 
 
 def wait_for_chart(page: Any, hook: str) -> list[dict[str, Any]]:
-    page.wait_for_selector(f".titan-{hook} .js-plotly-plot")
+    """Block until plotly has drawn traces inside ``.titan-<hook>``; return them."""
+    page.wait_for_function(
+        """(hook) => {
+            const gd = document.querySelector(`.titan-${hook} .js-plotly-plot`);
+            return !!(gd && gd.data && gd.data.length);
+        }""",
+        arg=hook,
+    )
     return chart_data(page, hook)
 
 

@@ -37,10 +37,26 @@ SUBTITLE = (
 
 
 def prepare() -> None:
-    """Load what the first view needs (run by preheated kernels before a visitor arrives)."""
+    """Load and compile what the first view needs (run by preheated kernels before a
+    visitor arrives): plotly's JSON path and the vectorised signal rules."""
+    from datetime import date, timedelta
+
+    from titan_lib.core import SignalRules
+    from titan_lib.core.zscore import ZScoreSpec
     from titan_lib.dashboards.figures import warm_up
+    from titan_lib.signals import positions
 
     warm_up()
+    days = [date(2020, 1, 1) + timedelta(days=i) for i in range(8)]
+    legs = pl.DataFrame({"date": days, "A": [1.0, 1.1, 1.3, 1.2, 1.0, 1.1, 1.4, 1.2], "B": 1.0})
+    positions(
+        legs,
+        y="A",
+        x="B",
+        beta=1.0,
+        zscore=ZScoreSpec.rolling(3),
+        rules=SignalRules(entry=1.0, exit=0.2),
+    )
 
 
 def build_live_signals(request: PageRequest) -> widgets.Widget:

@@ -46,7 +46,7 @@ from titan_lib.pairs.eg_batch import (
 )
 from titan_lib.pairs.engle_granger import batch_frame, check_settings, pair_indices
 from titan_lib.pairs.fdr import benjamini_hochberg
-from titan_lib.pairs.panel import PriceTransform, price_panel
+from titan_lib.pairs.panel import PricePanel, PriceTransform, price_panel
 from titan_lib.pairs.screens import correlation_screen, distance_screen
 from titan_lib.pairs.spread_stats import batch_spread_statistics
 from titan_lib.stores.objects import ObjectStore, dumps_json, open_store, read_json
@@ -242,8 +242,6 @@ def scan(
     """
     started = time.perf_counter()
     check_settings(trend, autolag, maxlag, min_obs)
-    if chunk_size < 2:
-        raise ParameterError(f"chunk_size must be at least 2, got {chunk_size}", {})
     from titan_lib.data import load_prices
 
     wanted = list(symbols) if symbols is not None else None
@@ -252,39 +250,21 @@ def scan(
     prices = load_prices(wanted, start, end, store)
     if prices.height == 0:
         raise DataValidationError(f"no prices between {start} and {end}", {})
-    panel = price_panel(prices, symbols=wanted, transform=price_transform)
-    if len(panel.symbols) < 2:
-        raise ParameterError("a scan needs at least two symbols with prices", {})
-    if panel.dates.shape[0] < min_obs:
-        raise DataValidationError(
-            f"too short: {panel.dates.shape[0]} dates between {panel.dates[0]} and "
-            f"{panel.dates[-1]}, min_obs is {min_obs}",
-            {"dates": int(panel.dates.shape[0]), "min_obs": min_obs},
-        )
-
-    screened = _screen_pairs(panel, prescreen, top_k, min_obs)
-    yi, xi = pair_indices(panel, screened, both_directions)
-    tasks, decided = plan_batch(
-        panel.values,
-        yi,
-        xi,
+    table, panel = _rank_panel(
+        prices,
+        wanted,
+        prescreen=prescreen,
+        top_k=top_k,
+        price_transform=price_transform,
         trend=trend,
         autolag=autolag,
         maxlag=maxlag,
+        both_directions=both_directions,
         min_obs=min_obs,
         chunk_size=chunk_size,
+        scheduler=scheduler,
+        progress=progress,
     )
-    with task_executor(scheduler, progress) as run:
-        results = list(run(tasks))
-    table = batch_frame(panel, yi, xi, concat_results([decided, *results]), trend, min_obs, maxlag)
-    table = _with_statistics(table, panel.values, yi, xi)
-    if screened is not None:
-        score = screened.columns[2]
-        table = table.join(screened.select("y", "x", score), on=["y", "x"], how="left")
-        if both_directions:
-            flipped = screened.select(pl.col("x").alias("y"), pl.col("y").alias("x"), score)
-            table = table.update(flipped, on=["y", "x"], how="left")
-    table = _ranked(table)
 
     created = datetime.now(UTC)
     scan_id = f"{created:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
@@ -324,6 +304,99 @@ def scan(
     if write:
         _write_scan(open_store(store), scan_id, table, meta)
     return ScanResult(scan_id=scan_id, pairs=table, meta=meta)
+
+
+def rank_pairs(
+    prices: pl.DataFrame,
+    *,
+    prescreen: Prescreen | None = None,
+    top_k: int | None = 10,
+    price_transform: PriceTransform = "log",
+    trend: Trend = "c",
+    autolag: Autolag = "aic",
+    maxlag: int | None = None,
+    both_directions: bool = False,
+    min_obs: int = 252,
+    chunk_size: int = 512,
+    scheduler: str | None = None,
+    progress: bool = False,
+) -> pl.DataFrame:
+    """The ranked pair table of :func:`scan`, computed from prices in memory.
+
+    Same parameters and columns as :func:`scan`, without the store: ``prices`` is a long
+    frame (``date, symbol, close``) and nothing is written. Walk-forward selection calls
+    this on each training window, so only data inside that window is used.
+    """
+    check_settings(trend, autolag, maxlag, min_obs)
+    table, _ = _rank_panel(
+        prices,
+        None,
+        prescreen=prescreen,
+        top_k=top_k,
+        price_transform=price_transform,
+        trend=trend,
+        autolag=autolag,
+        maxlag=maxlag,
+        both_directions=both_directions,
+        min_obs=min_obs,
+        chunk_size=chunk_size,
+        scheduler=scheduler,
+        progress=progress,
+    )
+    return table
+
+
+def _rank_panel(
+    prices: pl.DataFrame,
+    wanted: list[str] | None,
+    *,
+    prescreen: Prescreen | None,
+    top_k: int | None,
+    price_transform: PriceTransform,
+    trend: Trend,
+    autolag: Autolag,
+    maxlag: int | None,
+    both_directions: bool,
+    min_obs: int,
+    chunk_size: int,
+    scheduler: str | None,
+    progress: bool,
+) -> tuple[pl.DataFrame, PricePanel]:
+    if chunk_size < 2:
+        raise ParameterError(f"chunk_size must be at least 2, got {chunk_size}", {})
+    panel = price_panel(prices, symbols=wanted, transform=price_transform)
+    if len(panel.symbols) < 2:
+        raise ParameterError("a scan needs at least two symbols with prices", {})
+    if panel.dates.shape[0] < min_obs:
+        raise DataValidationError(
+            f"too short: {panel.dates.shape[0]} dates between {panel.dates[0]} and "
+            f"{panel.dates[-1]}, min_obs is {min_obs}",
+            {"dates": int(panel.dates.shape[0]), "min_obs": min_obs},
+        )
+
+    screened = _screen_pairs(panel, prescreen, top_k, min_obs)
+    yi, xi = pair_indices(panel, screened, both_directions)
+    tasks, decided = plan_batch(
+        panel.values,
+        yi,
+        xi,
+        trend=trend,
+        autolag=autolag,
+        maxlag=maxlag,
+        min_obs=min_obs,
+        chunk_size=chunk_size,
+    )
+    with task_executor(scheduler, progress) as run:
+        results = list(run(tasks))
+    table = batch_frame(panel, yi, xi, concat_results([decided, *results]), trend, min_obs, maxlag)
+    table = _with_statistics(table, panel.values, yi, xi)
+    if screened is not None:
+        score = screened.columns[2]
+        table = table.join(screened.select("y", "x", score), on=["y", "x"], how="left")
+        if both_directions:
+            flipped = screened.select(pl.col("x").alias("y"), pl.col("y").alias("x"), score)
+            table = table.update(flipped, on=["y", "x"], how="left")
+    return _ranked(table), panel
 
 
 def _with_statistics(
