@@ -51,13 +51,15 @@ def figure_bundle(fig: go.Figure) -> dict[str, Any]:
 
 
 def show_figure(output: widgets.Output, fig: go.Figure) -> None:
-    """Replace what ``output`` shows with ``fig``."""
-    from IPython.display import display
+    """Replace what ``output`` shows with ``fig``.
 
-    bundle = figure_bundle(fig)
-    output.clear_output(wait=True)
-    with output:
-        display(bundle, raw=True)
+    The figure is set as the output area's state (its ``outputs``), not captured from a
+    ``display`` call: Voila's server then has no captured output to relay while it
+    renders the page, which stalled its rendering of large figures.
+    """
+    output.outputs = (
+        {"output_type": "display_data", "data": figure_bundle(fig), "metadata": {}},
+    )
 
 
 def warm_up() -> None:
