@@ -133,9 +133,21 @@ def test_pair_explorer_follows_the_chosen_pair(
     assert "q-value" in stats_before and "half-life" in stats_before
 
     page.select_option(".titan-pair-select select", index=1)
-    after = wait_for_chart_change(page, "pair-chart", first)
     y2, x2 = pairs[1].split()[0].split("/")
+    page.wait_for_function(
+        """([y, x]) => {
+            const gd = document.querySelector('.titan-pair-chart .js-plotly-plot');
+            return !!(gd && gd.data && gd.data.length > 1 && gd.data[0].name === y
+                      && gd.data[1].name === x);
+        }""",
+        arg=[y2, x2],
+    )
+    after = chart_data(page, "pair-chart")
     assert [t["name"] for t in after][:2] == [y2, x2]
+    assert (
+        next(t for t in after if t["name"] == "spread")["y"]
+        != next(t for t in first if t["name"] == "spread")["y"]
+    )
     page.wait_for_function(
         "before => document.querySelector('.titan-stats').innerText !== before",
         arg=stats_before,
@@ -202,9 +214,10 @@ def test_backtest_report_follows_run_heatmap_axes_and_trade_order(
     page.wait_for_function(
         """first => {
             const row = document.querySelector('.titan-trades table.titan-table tbody tr');
-            return row && row.textContent.trim() !== first;
+            return !!row && Array.from(row.cells).map(c => c.textContent.trim()).join('|')
+                !== first;
         }""",
-        arg=" ".join(rows[0]).strip(),
+        arg="|".join(rows[0]),
     )
     assert table_rows(page, "trades")[0] != rows[0]
     assert sorted(map(tuple, table_rows(page, "trades"))) == sorted(map(tuple, rows))
@@ -242,6 +255,7 @@ def test_live_signals_shows_models_positions_and_refreshes(
         chart = wait_for_chart_change(page, "zscore-chart", chart)
 
     read_at = page.inner_text(".titan-updated")
+    positions_text = page.inner_text(".titan-positions")
     model = models[0]
     ledger = open_ledger(str(Path(filled_store) / "ledger.sqlite"))
     held = next(
@@ -255,12 +269,15 @@ def test_live_signals_shows_models_positions_and_refreshes(
         "before => document.querySelector('.titan-updated').innerText !== before", arg=read_at
     )
     page.wait_for_function(
-        "n => document.querySelectorAll('.titan-positions table.titan-table tbody tr').length "
-        "!== n",
-        arg=len(positions),
+        "before => document.querySelector('.titan-positions').innerText !== before",
+        arg=positions_text,
     )
     after = table_rows(page, "positions")
     assert after != positions
+    quantity = {r[1]: float(r[2].replace(",", "")) for r in after}
+    net = {p.symbol: p.quantity for p in ledger.positions() if p.model_id == model.model_id}
+    for symbol, value in quantity.items():
+        assert value == pytest.approx(net[symbol], rel=1e-3)
     shoot(page, screenshot_folder, "live_signals")
 
 

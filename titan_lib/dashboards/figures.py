@@ -17,7 +17,9 @@ if TYPE_CHECKING:
     import ipywidgets as widgets
     import plotly.graph_objects as go
 
-PLOT_CONFIG: dict[str, Any] = {"displaylogo": False, "responsive": True}
+PLOT_CONFIG: dict[str, Any] = {"displaylogo": False}
+"""Not ``responsive``: a responsive chart takes its container's height, which an output
+area does not have; the layout's height and the page width (``autosize``) size it."""
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 TEMPLATE = "plotly_white"
 
@@ -57,9 +59,7 @@ def show_figure(output: widgets.Output, fig: go.Figure) -> None:
     ``display`` call: Voila's server then has no captured output to relay while it
     renders the page, which stalled its rendering of large figures.
     """
-    output.outputs = (
-        {"output_type": "display_data", "data": figure_bundle(fig), "metadata": {}},
-    )
+    output.outputs = ({"output_type": "display_data", "data": figure_bundle(fig), "metadata": {}},)
 
 
 def warm_up() -> None:
