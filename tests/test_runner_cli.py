@@ -73,6 +73,13 @@ def test_run_list_show_export(
     code, out, _ = titan(["runs", "show", record.run_id, "--json", "--store", any_store], capsys)
     assert json.loads(out)["run_id"] == record.run_id
 
+    code, out, _ = titan(
+        ["runs", "show", record.run_id, "--open", "--port", "8901", "--store", any_store], capsys
+    )
+    assert code == 0
+    assert out.strip().startswith("http://127.0.0.1:8901/voila/render/")
+    assert f"run={record.run_id}" in out
+
     html_path = tmp_path / "report.html"
     code, out, _ = titan(
         ["runs", "export", record.run_id, "-o", str(html_path), "--store", any_store], capsys

@@ -201,6 +201,16 @@ def register(app: typer.Typer) -> None:
     def show_command(
         run_id: Annotated[str, typer.Argument(help="The run id.")],
         as_json: Annotated[bool, typer.Option("--json", help="Print run.json as is.")] = False,
+        open_dashboard: Annotated[
+            bool,
+            typer.Option(
+                "--open", help="Print the dashboard URL with this run preselected, and stop."
+            ),
+        ] = False,
+        port: Annotated[int, typer.Option(help="Port of `titan dashboard` (with --open).")] = 8866,
+        token: Annotated[
+            str | None, typer.Option(help="Token of `titan dashboard` (with --open).")
+        ] = None,
         store: Annotated[str | None, STORE_OPTION] = None,
     ) -> None:
         """Show one run: status, timings, parameters, error, results summary."""
@@ -212,6 +222,13 @@ def register(app: typer.Typer) -> None:
 
         opened = open_store(store)
         record = read_record(opened, run_id)
+        if open_dashboard:
+            from titan_lib.dashboards.catalog import dashboard_url
+
+            typer.echo(
+                dashboard_url(record.run_id, notebook=record.notebook, port=port, token=token)
+            )
+            return
         if as_json:
             typer.echo(dumps_json(record.to_dict()).decode())
             return
