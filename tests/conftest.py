@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -133,3 +134,24 @@ def any_store(request: pytest.FixtureRequest) -> str:
     if request.param == "local":
         return str(request.getfixturevalue("tmp_path") / "store")
     return str(request.getfixturevalue("s3_store"))
+
+
+@pytest.fixture(scope="session")
+def demo_pipeline(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, str]:
+    """The demo pipeline (quick profile) run once per session into a fresh local store.
+
+    Returns ``(PipelineResult, store URI)``. Tests that change the store work on a copy
+    (see :func:`copy_store`), so every user sees the pipeline's own output.
+    """
+    from titan_lib.runner import load_pipeline, run_pipeline
+
+    store = str(tmp_path_factory.mktemp("demo") / "store")
+    pipeline = load_pipeline(REPO / "parameters" / "pipelines" / "demo.yaml", root=REPO)
+    result = run_pipeline(pipeline, store=store, progress=False, reports=True)
+    return result, store
+
+
+def copy_store(store: str, target: Path) -> str:
+    """Copy a local store folder to ``target`` and return the copy's URI."""
+    shutil.copytree(store, target)
+    return str(target)

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import copy_store
 
 from titan_lib.core.model_registry import get_model, list_models
 from titan_lib.exceptions import RunFailedError
@@ -17,10 +18,8 @@ from titan_lib.runner import (
     PipelineResult,
     collect_parameters,
     list_records,
-    load_pipeline,
     load_results,
     run_notebook,
-    run_pipeline,
 )
 from titan_lib.runner.parameter_files import resolve_notebook
 from titan_lib.stores import open_store
@@ -31,11 +30,12 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[PipelineResult, str]:
-    store = str(tmp_path_factory.mktemp("demo") / "store")
-    pipeline = load_pipeline(REPO / "parameters" / "pipelines" / "demo.yaml", root=REPO)
-    result = run_pipeline(pipeline, store=store, progress=False, reports=True)
-    return result, store
+def demo(
+    demo_pipeline: tuple[PipelineResult, str], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[PipelineResult, str]:
+    """The session's demo pipeline run, on a copy of its store (these tests add runs)."""
+    result, store = demo_pipeline
+    return result, copy_store(store, tmp_path_factory.mktemp("demo-copy") / "store")
 
 
 def step_results(demo: tuple[PipelineResult, str], name: str):  # type: ignore[no-untyped-def]

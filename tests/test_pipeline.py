@@ -118,3 +118,40 @@ def test_pipeline_is_checked_before_anything_runs(local_store: str, tmp_path: Pa
     with pytest.raises(ParameterError, match="'upstream_run_id' is required"):
         load_pipeline(missing_required, root=tmp_path)
     assert open_store(local_store).list("") == []
+
+
+def test_pipeline_command_runs_the_steps_and_prints_a_summary(
+    local_store: str, tmp_path: Path
+) -> None:
+    """`titan pipeline FILE` (the main job's command) in a real process."""
+    import subprocess
+    import sys
+
+    file = write_pipeline(
+        tmp_path,
+        [
+            {
+                "name": "make",
+                "notebook": str(FIXTURES / "sidecar.ipynb"),
+                "parameters": {"x": 2.0, "n": 3},
+            },
+            {
+                "name": "use",
+                "notebook": str(FIXTURES / "consumer.ipynb"),
+                "inputs": {"upstream_run_id": "make.run_id", "total": "make.total"},
+            },
+        ],
+    )
+    titan = str(Path(sys.executable).with_name("titan"))
+    done = subprocess.run(
+        [titan, "pipeline", str(file), "--store", local_store, "--no-progress", "--no-reports"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    records = list_records(open_store(local_store))
+    assert [(r.step, r.status) for r in records] == [("make", "succeeded"), ("use", "succeeded")]
+    assert records[0].run_id in done.stdout and records[1].run_id in done.stdout
+    assert load_results(records[1].run_id, local_store).values["doubled"] == 12.0

@@ -2,7 +2,8 @@
 headless Debian Chromium driven by Playwright. Test modules load it as a plugin
 (``pytest_plugins = ["harness"]``), so session fixtures are shared between them.
 
-- ``filled_store``: one real quick pipeline run per session (``titan pipeline``), plus an
+- ``filled_store``: a copy of the session's quick pipeline store (``demo_pipeline`` in
+  conftest, one real run per session), plus an
   order ledger with fills on the published models (through the ledger's own interface).
 - ``serve_dashboard``: starts ``titan dashboard NAME --store ...`` on a free port and
   stops it at the end of the test.
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import free_port, wait_for_port
+from conftest import copy_store, free_port, wait_for_port
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -37,7 +38,6 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--no-first-run",
 ]
-QUICK_PIPELINE = REPO / "parameters" / "pipelines" / "demo.yaml"
 """The main job (quick profile): the store every browser test reads."""
 FILLED_STORE_ENV = "TITAN_DASHBOARD_TEST_STORE"
 """A store already filled by the quick pipeline (reused instead of running it again)."""
@@ -140,32 +140,15 @@ def add_fill(ledger: Any, model: Any, key: str, side: int, prices: tuple[float, 
 
 
 @pytest.fixture(scope="session")
-def filled_store(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A local store filled once per session by a real quick pipeline run."""
+def filled_store(demo_pipeline: tuple[Any, str], tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A copy of the session's quick pipeline store, plus fills in its order ledger."""
     given = os.environ.get(FILLED_STORE_ENV)
     if given:
         return given
-    store = tmp_path_factory.mktemp("dashboard-store") / "store"
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(REPO / ".cache" / "numba")}
-    done = subprocess.run(
-        [
-            titan_executable(),
-            "pipeline",
-            str(QUICK_PIPELINE),
-            "--store",
-            str(store),
-            "--no-progress",
-            "--no-reports",
-        ],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert done.returncode == 0, f"quick pipeline failed:\n{done.stdout}\n{done.stderr}"
-    fill_ledger(str(store))
-    return str(store)
+    _, source = demo_pipeline
+    store = copy_store(source, tmp_path_factory.mktemp("dashboard-store") / "store")
+    fill_ledger(store)
+    return store
 
 
 @dataclass
