@@ -40,11 +40,9 @@ from titan_lib.pairs.eg_batch import (
     Task,
     TaskResult,
     Trend,
-    concat_results,
-    plan_batch,
     run_task,
 )
-from titan_lib.pairs.engle_granger import batch_frame, check_settings, pair_indices
+from titan_lib.pairs.engle_granger import check_settings, engle_granger_batch, pair_indices
 from titan_lib.pairs.fdr import benjamini_hochberg
 from titan_lib.pairs.panel import PricePanel, PriceTransform, price_panel
 from titan_lib.pairs.screens import correlation_screen, distance_screen
@@ -375,20 +373,19 @@ def _rank_panel(
         )
 
     screened = _screen_pairs(panel, prescreen, top_k, min_obs)
-    yi, xi = pair_indices(panel, screened, both_directions)
-    tasks, decided = plan_batch(
-        panel.values,
-        yi,
-        xi,
-        trend=trend,
-        autolag=autolag,
-        maxlag=maxlag,
-        min_obs=min_obs,
-        chunk_size=chunk_size,
-    )
     with task_executor(scheduler, progress) as run:
-        results = list(run(tasks))
-    table = batch_frame(panel, yi, xi, concat_results([decided, *results]), trend, min_obs, maxlag)
+        table = engle_granger_batch(
+            panel,
+            screened,
+            trend=trend,
+            autolag=autolag,
+            maxlag=maxlag,
+            both_directions=both_directions,
+            min_obs=min_obs,
+            chunk_size=chunk_size,
+            executor=run,
+        )
+    yi, xi = pair_indices(panel, screened, both_directions)
     table = _with_statistics(table, panel.values, yi, xi)
     if screened is not None:
         score = screened.columns[2]
