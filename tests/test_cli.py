@@ -6,18 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from conftest import imported_modules
+
 HEAVY = ("vectorbt", "statsmodels", "papermill", "numba", "nbformat", "jsonschema", "polars")
-
-
-def imported_modules(code: str) -> set[str]:
-    proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True, check=True
-    )
-    names = set()
-    for line in proc.stderr.splitlines():
-        if line.startswith("import time:") and "|" in line:
-            names.add(line.rsplit("|", 1)[1].strip().split(".")[0])
-    return names
 
 
 def test_help_imports_nothing_heavy() -> None:

@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
+from conftest import imported_modules
 
 FORBIDDEN = ("numpy", "pandas", "polars", "statsmodels", "vectorbt", "scipy", "numba", "pyarrow")
 
 
-def top_level_imports(code: str) -> set[str]:
-    proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True, check=True
-    )
-    names = set()
-    for line in proc.stderr.splitlines():
-        if line.startswith("import time:") and "|" in line:
-            names.add(line.rsplit("|", 1)[1].strip().split(".")[0])
-    return names
-
-
 def test_core_imports_no_heavy_library() -> None:
-    names = top_level_imports("import titan_lib.core")
+    names = imported_modules("import titan_lib.core")
     assert "titan_lib" in names
     assert not names & set(FORBIDDEN), sorted(names & set(FORBIDDEN))
     assert "boto3" not in names and "botocore" not in names
@@ -37,5 +25,5 @@ prices = [(f"2020-01-{d:02d}", 10 + (d % 3)) for d in range(1, 29)]
 s = evaluate(SignalModel.from_json(m.to_json()), {"A": prices, "B": prices[::-1][::-1]})
 print(s.action)
 """
-    names = top_level_imports(code)
+    names = imported_modules(code)
     assert not names & set(FORBIDDEN), sorted(names & set(FORBIDDEN))
