@@ -176,7 +176,8 @@ def load_from_store(
     unknown = [s for s in wanted if s not in manifest.symbols]
     if unknown or not wanted:
         raise unknown_symbols_error(store, unknown or ["(any)"], manifest)
-    entries = [manifest.symbols[s] for s in wanted]
+    # symbols in name order, each file already in date order: no sort needed afterwards
+    entries = [manifest.symbols[s] for s in sorted(wanted)]
     paths = [store.local_path(e.key) for e in entries]
     if all(p is not None for p in paths):
         lazy = pl.scan_parquet([str(p) for p in paths])
@@ -186,7 +187,7 @@ def load_from_store(
         lazy = lazy.filter(pl.col("date") >= start)
     if end is not None:
         lazy = lazy.filter(pl.col("date") <= end)
-    return lazy.select(list(PRICE_SCHEMA)).collect().sort("symbol", "date")
+    return lazy.select(list(PRICE_SCHEMA)).collect().rechunk()
 
 
 def manifest_summary(manifest: Manifest) -> pl.DataFrame:

@@ -32,7 +32,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from titan_lib.pairs import eg_kernel
+from titan_lib.pairs import blas, eg_kernel
 
 Trend = Literal["c", "ct"]
 Autolag = Literal["aic", "bic"] | None
@@ -206,10 +206,9 @@ def _lagged_cross_products(pi: _Prepared, pj: _Prepared | None, P: int) -> Float
     ``raw[0] = U_s' U_s`` and ``raw[d] = W_d' W_d`` with ``W_d = U_s + U_{s-d}``, s = P+1..N-1;
     the kernel turns them into the symmetric lagged products (edge rows corrected). Each
     product is written in place (``raw[d].T`` is the Fortran-ordered BLAS output). The lags
-    are shared among threads, each running single-threaded BLAS: the same numbers whatever
-    the thread count, and no BLAS threads spinning against the kernel's threads.
+    are shared among threads, each running single-threaded BLAS without the GIL: the same
+    numbers whatever the thread count, and no BLAS threads spinning against each other.
     """
-    from scipy.linalg.blas import dgemm, dsyrk
     from threadpoolctl import threadpool_limits
 
     di = pi.du
@@ -217,24 +216,24 @@ def _lagged_cross_products(pi: _Prepared, pj: _Prepared | None, P: int) -> Float
     M = di.shape[0]
     ni, nj = di.shape[1], dj.shape[1]
     raw = np.empty((P + 1, nj, ni))
+    workers = min(_workers(), P + 1)
 
-    def lag_product(d: int) -> None:
-        wi = np.asfortranarray(di[P:]) if d == 0 else np.asfortranarray(di[P:] + di[P - d : M - d])
-        c = raw[d].T
-        if pj is None:
-            res = dsyrk(1.0, wi, c=c, trans=1, overwrite_c=1)
-        else:
-            wj = (
-                np.asfortranarray(dj[P:])
-                if d == 0
-                else np.asfortranarray(dj[P:] + dj[P - d : M - d])
-            )
-            res = dgemm(1.0, wi, wj, c=c, trans_a=1, overwrite_c=1)
-        if not np.shares_memory(res, raw[d]):  # pragma: no cover - f2py made a copy
-            c[...] = res
+    def lag_products(worker: int) -> None:
+        wi = np.empty((M - P, ni), order="F")
+        wj = wi if pj is None else np.empty((M - P, nj), order="F")
+        for d in range(worker, P + 1, workers):
+            for w, u in ((wi, di), (wj, dj)) if pj is not None else ((wi, di),):
+                if d == 0:
+                    w[...] = u[P:]
+                else:
+                    np.add(u[P:], u[P - d : M - d], out=w)
+            if pj is None:
+                blas.syrk_upper(wi, raw[d].T)
+            else:
+                blas.gemm_tn(wi, wj, raw[d].T)
 
-    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(_workers()) as pool:
-        list(pool.map(lag_product, range(P + 1)))
+    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
+        list(pool.map(lag_products, range(workers)))
     return raw
 
 
@@ -297,9 +296,9 @@ def _run_dense(task: DenseTask) -> TaskResult:
 
 def _mask_groups(valid: NDArray[np.bool_]) -> IntArray:
     """Label symbols by their exact pattern of valid dates (same label: same dates)."""
-    packed = np.packbits(valid, axis=0)
-    _, labels = np.unique(packed.T, axis=0, return_inverse=True)
-    return np.asarray(labels.reshape(-1), dtype=np.int64)
+    packed = np.ascontiguousarray(np.packbits(valid, axis=0).T)
+    seen: dict[bytes, int] = {}
+    return np.array([seen.setdefault(row.tobytes(), len(seen)) for row in packed], np.int64)
 
 
 def plan_batch(

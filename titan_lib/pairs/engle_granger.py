@@ -354,15 +354,19 @@ def batch_frame(
     tstat = np.where(tested, values[:, 0], np.nan)
     pvalue = mackinnon_pvalue(tstat, trend)
     reasons = {code: text.format(min_obs=min_obs, maxlag=maxlag) for code, text in REASONS.items()}
-    names = np.array(panel.symbols, dtype=object)
+    names = pl.Series(panel.symbols, dtype=pl.String)
+    reason_of_code = pl.Series(
+        [None if code == eg_kernel.OK else reasons.get(code) for code in range(max(reasons) + 1)],
+        dtype=pl.String,
+    )
     dates = panel.dates
     has_span = span[:, 1] >= 0
     first = np.where(has_span, span[:, 1], 0)
     last = np.where(has_span, span[:, 2], 0)
     frame = pl.DataFrame(
         {
-            "y": names[yi].tolist(),
-            "x": names[xi].tolist(),
+            "y": names.gather(yi),
+            "x": names.gather(xi),
             "nobs": span[:, 0],
             "start": pl.Series(dates[first]).cast(pl.Date),
             "end": pl.Series(dates[last]).cast(pl.Date),
@@ -372,9 +376,8 @@ def batch_frame(
             "tstat": tstat,
             "pvalue": pvalue,
             "lag": np.where(codes == eg_kernel.OK, values[:, 1], np.nan),
-            "reason": [None if c == eg_kernel.OK else reasons[int(c)] for c in codes.tolist()],
+            "reason": reason_of_code.gather(codes.astype(np.int64)),
         },
-        schema_overrides={"reason": pl.String},
     )
     return frame.with_columns(
         pl.when(pl.Series(has_span)).then(pl.col("start", "end")),

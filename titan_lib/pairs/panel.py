@@ -54,26 +54,37 @@ class PricePanel:
 
 def _long_matrix(prices: pl.DataFrame) -> tuple[np.ndarray, list[str], np.ndarray]:
     """Scatter a long frame into (sorted dates, sorted symbols, dates x symbols matrix)."""
-    dates = prices.get_column("date").cast(pl.Date)
     symbols = prices.get_column("symbol").cast(pl.String)
-    row = dates.rank("dense").cast(pl.Int64).to_numpy() - 1
     col = symbols.rank("dense").cast(pl.Int64).to_numpy() - 1
-    names = symbols.unique().sort().to_list()
-    n_dates = int(row.max()) + 1 if row.size else 0
-    flat = row * len(names) + col
-    counts = np.bincount(flat, minlength=n_dates * len(names))
+    n_symbols = int(col.max()) + 1 if col.size else 0
+    last_row_of = np.zeros(n_symbols, dtype=np.int64)
+    last_row_of[col] = np.arange(col.shape[0])
+    names = symbols.gather(last_row_of).to_list()
+    days = prices.get_column("date").cast(pl.Date).to_physical().cast(pl.Int64).to_numpy()
+    if days.size:  # calendar days -> row numbers through a lookup table, O(rows)
+        first_day = int(days.min())
+        present = np.zeros(int(days.max()) - first_day + 1, dtype=bool)
+        present[days - first_day] = True
+        calendar = np.flatnonzero(present)
+        lookup = np.cumsum(present) - 1
+        row = lookup[days - first_day]
+    else:
+        first_day, calendar, row = 0, np.empty(0, np.int64), np.empty(0, np.int64)
+    n_dates = calendar.shape[0]
+    day_values = (calendar + first_day).astype("datetime64[D]")
+    flat = row * n_symbols + col
+    counts = np.bincount(flat, minlength=n_dates * n_symbols)
     if (counts > 1).any():
         first = int(np.flatnonzero(counts > 1)[0])
-        day = dates.unique().sort()[first // len(names)]
+        day = str(day_values[first // n_symbols])
         raise DataValidationError(
             f"prices have {int((counts > 1).sum())} duplicated (symbol, date) rows, first: "
-            f"{names[first % len(names)]} on {day}",
-            {"symbol": names[first % len(names)], "date": str(day)},
+            f"{names[first % n_symbols]} on {day}",
+            {"symbol": names[first % n_symbols], "date": day},
         )
-    values = np.full(n_dates * len(names), np.nan)
+    values = np.full(n_dates * n_symbols, np.nan)
     values[flat] = prices.get_column("close").cast(pl.Float64).fill_null(np.nan).to_numpy()
-    day_values = dates.unique().sort().to_numpy().astype("datetime64[D]")
-    return day_values, names, values.reshape(n_dates, len(names))
+    return day_values, names, values.reshape(n_dates, n_symbols)
 
 
 def _wide_matrix(prices: pl.DataFrame) -> tuple[np.ndarray, list[str], np.ndarray]:

@@ -39,28 +39,6 @@ _FAST = {"reassoc", "contract"}
 """Let LLVM reorder sums (vectorised reductions); NaN and inf semantics stay intact."""
 
 
-@nb.njit(cache=True, nogil=True, fastmath=_FAST)
-def ar1_coefficient(s: np.ndarray) -> float:  # pragma: no cover - compiled
-    """Slope ``phi`` of the OLS fit ``s_t = c + phi s_{t-1}`` over t = 1..n-1."""
-    n = s.shape[0] - 1
-    mx = 0.0
-    my = 0.0
-    for t in range(1, n + 1):
-        mx += s[t - 1]
-        my += s[t]
-    mx /= n
-    my /= n
-    sxx = 0.0
-    sxy = 0.0
-    for t in range(1, n + 1):
-        dx = s[t - 1] - mx
-        sxx += dx * dx
-        sxy += dx * (s[t] - my)
-    if sxx == 0.0:
-        return math.nan
-    return sxy / sxx
-
-
 @nb.njit(cache=True, nogil=True)
 def half_life_from_phi(phi: float) -> float:  # pragma: no cover - compiled
     """``-ln 2 / ln phi``; inf for phi >= 1, NaN for phi <= 0 or NaN."""
@@ -85,7 +63,8 @@ def hurst_variance(s: np.ndarray, lags: np.ndarray) -> float:  # pragma: no cove
         if 2 * tau >= n:
             continue
         m = n - tau
-        # increments sum to a telescoping difference: their mean is exact in O(tau)
+        # increments sum to a telescoping difference: their mean is exact in O(tau), and
+        # it is small next to their spread, so E[d^2] - mean^2 loses nothing
         head = 0.0
         tail = 0.0
         for t in range(tau):
@@ -93,11 +72,11 @@ def hurst_variance(s: np.ndarray, lags: np.ndarray) -> float:  # pragma: no cove
             tail += s[n - tau + t]
         mean = (tail - head) / m
         later = s[tau:]
-        var = 0.0
+        sq = 0.0
         for t in range(m):
-            d = later[t] - s[t] - mean
-            var += d * d
-        var /= m
+            d = later[t] - s[t]
+            sq += d * d
+        var = sq / m - mean * mean
         if not var > 0.0:
             return math.nan
         lx = math.log(tau)
@@ -114,44 +93,42 @@ def hurst_variance(s: np.ndarray, lags: np.ndarray) -> float:  # pragma: no cove
 
 
 @nb.njit(cache=True, nogil=True, fastmath=_FAST)
-def crossings_of_mean(s: np.ndarray) -> int:  # pragma: no cover - compiled
-    """Number of changes of side of the sample mean."""
+def _all_stats(s: np.ndarray, lags: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover
+    """``[mean, std, phi, half_life, hurst, crossings]`` of ``s`` in two passes plus Hurst.
+
+    The AR(1) sums over t = 1..n-1 follow from the sums around the full-sample mean (a
+    shift of origin), so one centred pass gives the moments, phi and the crossings.
+    """
     n = s.shape[0]
-    mean = 0.0
+    total = 0.0
     for t in range(n):
-        mean += s[t]
-    mean /= n
+        total += s[t]
+    mean = total / n
+    first = s[0] - mean
+    ss = first * first
+    sp = 0.0
     count = 0
     earlier = s[:-1]
     later = s[1:]
     for t in range(n - 1):
-        count += (later[t] < mean) != (earlier[t] < mean)
-    return count
-
-
-@nb.njit(cache=True, nogil=True, fastmath=_FAST)
-def _moments(s: np.ndarray) -> tuple[float, float]:  # pragma: no cover - compiled
-    n = s.shape[0]
-    mean = 0.0
-    for t in range(n):
-        mean += s[t]
-    mean /= n
-    ss = 0.0
-    for t in range(n):
-        ss += (s[t] - mean) ** 2
-    return mean, math.sqrt(ss / (n - 1)) if n > 1 else math.nan
-
-
-@nb.njit(cache=True, nogil=True)
-def _all_stats(s: np.ndarray, lags: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover
-    mean, std = _moments(s)
-    phi = ar1_coefficient(s)
+        a = earlier[t] - mean
+        b = later[t] - mean
+        ss += b * b
+        sp += a * b
+        count += (b < 0.0) != (a < 0.0)
+    m = n - 1
+    last = s[n - 1] - mean
+    cx = (total - s[n - 1]) / m - mean  # mean of s_{t-1}, t = 1..n-1, less the mean
+    cy = (total - s[0]) / m - mean  # mean of s_t, t = 1..n-1, less the mean
+    sxx = (ss - last * last) - m * cx * cx
+    sxy = sp - m * cx * cy
+    phi = sxy / sxx if sxx > 0.0 else math.nan
     out[0] = mean
-    out[1] = std
+    out[1] = math.sqrt(ss / m)
     out[2] = phi
     out[3] = half_life_from_phi(phi)
     out[4] = hurst_variance(s, lags)
-    out[5] = crossings_of_mean(s)
+    out[5] = count
 
 
 @nb.njit(cache=True, nogil=True, parallel=True)
@@ -232,7 +209,7 @@ def _spread(spread: ArrayLike) -> NDArray[np.float64]:
 
 def half_life(spread: ArrayLike) -> float:
     """Half-life of mean reversion in bars, ``-ln 2 / ln phi`` of the AR(1) fit."""
-    return float(half_life_from_phi(ar1_coefficient(_spread(spread))))
+    return spread_stats(spread).half_life
 
 
 def hurst_exponent(spread: ArrayLike, lags: tuple[int, ...] = HURST_LAGS) -> float:
@@ -242,7 +219,7 @@ def hurst_exponent(spread: ArrayLike, lags: tuple[int, ...] = HURST_LAGS) -> flo
 
 def mean_crossings(spread: ArrayLike) -> int:
     """How many times the spread crosses its sample mean."""
-    return int(crossings_of_mean(_spread(spread)))
+    return spread_stats(spread).crossings
 
 
 def spread_stats(spread: ArrayLike) -> SpreadStats:
