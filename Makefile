@@ -1,8 +1,8 @@
 # TITAN: the two commands of the README.
 #   make demo   set up (first time only) and run the main job on the bundled data
 #   make test   set up (first time only) and pass every check CI runs
-# Set-up is incremental: the venv is rebuilt only when requirements.lock or pyproject.toml
-# change, so a second run starts in a second or two.
+# Set-up is incremental: the venv is rebuilt only when requirements.lock, pyproject.toml or
+# the pinned plotly.js bundles change, so a second run starts in a second or two.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -23,7 +23,7 @@ help:
 	@echo "make demo   run the main job (research pipeline) on the bundled data"
 	@echo "make test   run every check: ruff, mypy, pytest (unit, notebooks, lambdas, browser)"
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock pyproject.toml titan_lib/dashboards/plotly_bundle.py
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "TITAN needs Python 3.11, found " + sys.version.split()[0]'
 	@echo "==> creating $(VENV) and installing the pinned stack (requirements.lock)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,7 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name titan --display-name "TITAN (Python 3.11)" >/dev/null
+	$(BIN)/python -m titan_lib.dashboards.plotly_bundle
 	@mkdir -p $(NUMBA_CACHE_DIR)
 	@touch $(STAMP)
 

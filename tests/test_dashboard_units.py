@@ -41,7 +41,11 @@ def test_every_dashboard_has_a_notebook_that_only_calls_the_library() -> None:
         code = [c for c in nb.cells if c.cell_type == "code"]
         assert all(not c.get("outputs") for c in code), f"{dashboard.notebook} has outputs"
         source = "\n".join(c.source for c in code)
-        assert "page_request()" in source and "titan_lib.dashboards" in source
+        assert "follow_requests()" in source and "titan_lib.dashboards" in source
+        assert nb.metadata.get("titan", {}).get("plotly") in (
+            None if dashboard.name == "index" else "basic",
+            None if dashboard.name == "index" else "cartesian",
+        )
         assert sum(len(c.source.splitlines()) for c in code) <= 8
 
 

@@ -191,8 +191,8 @@ def test_backtest_report_follows_run_heatmap_axes_and_trade_order(
     )
     equity = wait_for_chart(page, "equity-chart")
     page.wait_for_function(
-        "() => document.querySelector('.titan-equity-chart .js-plotly-plot')"
-        ".layout.title.text.includes('05_backtest')"
+        "() => !!document.querySelector('.titan-equity-chart .js-plotly-plot')"
+        "?.layout?.title?.text?.includes('05_backtest')"
     )
     equity = chart_data(page, "equity-chart")
     assert [t["name"] for t in equity] == ["equity", "drawdown %"]

@@ -43,6 +43,13 @@ def register(app: typer.Typer) -> None:
         pool_size: Annotated[
             int, typer.Option(help="Preheated kernels kept ready per dashboard.")
         ] = 1,
+        refill_delay: Annotated[
+            float,
+            typer.Option(
+                help="Seconds after a visit before a new kernel is preheated (it would "
+                "otherwise compete with the page being loaded for the CPU)."
+            ),
+        ] = 5.0,
         cull_idle_timeout: Annotated[
             int, typer.Option(help="Shut down a kernel whose page is gone after N seconds.")
         ] = 300,
@@ -59,6 +66,7 @@ def register(app: typer.Typer) -> None:
         import sys
 
         from titan_lib.dashboards.catalog import dashboard_url, dashboards_dir
+        from titan_lib.dashboards.plotly_bundle import check_installed
         from titan_lib.dashboards.serve import ServeOptions, voila_command, voila_environment
         from titan_lib.runner.execute import absolute_store_uri, check_kernel
 
@@ -70,10 +78,12 @@ def register(app: typer.Typer) -> None:
             port=port,
             token=token,
             pool_size=pool_size,
+            refill_delay=refill_delay,
             cull_idle_timeout=cull_idle_timeout,
             cull_interval=cull_interval,
         )
         check_kernel("titan")
+        check_installed()
         url = dashboard_url(dashboard=name or "index", port=port, token=token)
         typer.echo(f"store     {options.store}")
         typer.echo(f"dashboard {url}")

@@ -9,7 +9,7 @@ import polars as pl
 from plotly.subplots import make_subplots
 
 from titan_lib.dashboards.backtest_data import METRIC_LABELS
-from titan_lib.dashboards.figures import style_figure
+from titan_lib.dashboards.figures import chart_values, style_figure
 
 
 def equity_figure(equity: pl.DataFrame, title: str) -> go.Figure:
@@ -19,14 +19,16 @@ def equity_figure(equity: pl.DataFrame, title: str) -> go.Figure:
         rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.06, row_heights=[0.68, 0.32]
     )
     fig.add_trace(
-        go.Scatter(x=dates, y=equity.get_column("equity").to_list(), name="equity", mode="lines"),
+        go.Scatter(
+            x=dates, y=chart_values(equity.get_column("equity")), name="equity", mode="lines"
+        ),
         row=1,
         col=1,
     )
     fig.add_trace(
         go.Scatter(
             x=dates,
-            y=(equity.get_column("drawdown") * -100.0).to_list(),
+            y=chart_values(equity.get_column("drawdown") * -100.0),
             name="drawdown %",
             mode="lines",
             fill="tozeroy",
@@ -73,7 +75,7 @@ def in_out_figure(windows: pl.DataFrame, metric: str) -> go.Figure:
             fig.add_trace(
                 go.Bar(
                     x=labels,
-                    y=windows.get_column(column).fill_nan(None).to_list(),
+                    y=chart_values(windows.get_column(column)),
                     name=name,
                     marker_color=colour,
                 )

@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 import polars as pl
 
 from titan_lib.dashboards.catalog import DASHBOARDS
-from titan_lib.dashboards.figures import new_output, show_figure, style_figure
+from titan_lib.dashboards.figures import chart_values, new_output, show_figure, style_figure
 from titan_lib.dashboards.layout import (
     control,
     empty_store_notice,
@@ -70,7 +70,7 @@ def zscore_figure(history: pl.DataFrame, title: str, entry: float, exit_band: fl
     fig = go.Figure(
         go.Scatter(
             x=dates,
-            y=history.get_column("z").fill_nan(None).to_list(),
+            y=chart_values(history.get_column("z")),
             name="z-score",
             mode="lines",
         )

@@ -8,14 +8,9 @@ import plotly.graph_objects as go
 import polars as pl
 from plotly.subplots import make_subplots
 
-from titan_lib.dashboards.figures import style_figure
+from titan_lib.dashboards.figures import chart_values, style_figure
 
 REGIME_COLOURS = ("rgba(0,0,0,0)", "rgba(230,120,40,0.16)", "rgba(200,40,40,0.20)")
-
-
-def _values(frame: pl.DataFrame, column: str) -> list[float | None]:
-    """A column as a list with NaN as ``None`` (a gap in the line)."""
-    return frame.get_column(column).fill_nan(None).to_list()
 
 
 def pair_figure(
@@ -51,13 +46,19 @@ def pair_figure(
     )
     for column, name in (("y", y), ("x", x)):
         values = series.get_column(column)
-        rebased = (values / values[0] * 100.0).to_list()
+        rebased = chart_values(values / values[0] * 100.0)
         fig.add_trace(go.Scatter(x=dates, y=rebased, name=name, mode="lines"), row=1, col=1)
     fig.add_trace(
-        go.Scatter(x=dates, y=_values(series, "spread"), name="spread", mode="lines"), row=2, col=1
+        go.Scatter(
+            x=dates, y=chart_values(series.get_column("spread")), name="spread", mode="lines"
+        ),
+        row=2,
+        col=1,
     )
     fig.add_trace(
-        go.Scatter(x=dates, y=_values(series, "zscore"), name="z-score", mode="lines"),
+        go.Scatter(
+            x=dates, y=chart_values(series.get_column("zscore")), name="z-score", mode="lines"
+        ),
         row=3,
         col=1,
     )
@@ -85,12 +86,16 @@ def pair_figure(
             col=1,
         )
     fig.add_trace(
-        go.Scatter(x=dates, y=_values(series, "beta_static"), name="static β", mode="lines"),
+        go.Scatter(
+            x=dates, y=chart_values(series.get_column("beta_static")), name="static β", mode="lines"
+        ),
         row=4,
         col=1,
     )
     fig.add_trace(
-        go.Scatter(x=dates, y=_values(series, "beta_kalman"), name="Kalman β", mode="lines"),
+        go.Scatter(
+            x=dates, y=chart_values(series.get_column("beta_kalman")), name="Kalman β", mode="lines"
+        ),
         row=4,
         col=1,
     )

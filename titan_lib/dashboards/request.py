@@ -1,8 +1,9 @@
 """The page request a dashboard kernel serves: URL parameters and the store to read.
 
-Voilà runs a preheated kernel's notebook before anyone asks for the page; the notebook
-calls :func:`page_request` after its imports, which waits until the page is requested
-and then reads the query string (``QUERY_STRING``, e.g. ``run=...&pair=KO/PEP``).
+Voilà runs a preheated kernel's notebook before anyone asks for the page: the notebook
+builds its default view from :func:`current_request` and then follows the visit with
+:func:`page_request`, which waits until the page is requested and reads the query string
+(``QUERY_STRING``, e.g. ``run=...&pair=KO/PEP``); see :mod:`titan_lib.dashboards.preheat`.
 Standard library only.
 """
 
@@ -49,6 +50,12 @@ def parse_query(query: str, store: str | None = None) -> PageRequest:
     return PageRequest(run=first("run"), pair=first("pair"), model=first("model"), store=store)
 
 
+def current_request() -> PageRequest:
+    """The request as known now: the URL parameters of a kernel started for a page view,
+    none in a preheated kernel that no visitor has asked for yet."""
+    return parse_query(os.environ.get(QUERY_ENV, ""), store=os.environ.get("TITAN_STORE"))
+
+
 def page_request() -> PageRequest:
     """Wait for the page request (preheated kernels) and read its URL parameters.
 
@@ -58,4 +65,4 @@ def page_request() -> PageRequest:
         from voila.utils import wait_for_request
 
         wait_for_request()
-    return parse_query(os.environ.get(QUERY_ENV, ""), store=os.environ.get("TITAN_STORE"))
+    return current_request()
