@@ -221,8 +221,9 @@ def _lagged_cross_products(pi: _Prepared, pj: _Prepared | None, P: int) -> Float
     def lag_products(worker: int) -> None:
         wi = np.empty((M - P, ni), order="F")
         wj = wi if pj is None else np.empty((M - P, nj), order="F")
+        sums = [(wi, di)] if pj is None else [(wi, di), (wj, dj)]  # W_d of each block
         for d in range(worker, P + 1, workers):
-            for w, u in ((wi, di), (wj, dj)) if pj is not None else ((wi, di),):
+            for w, u in sums:
                 if d == 0:
                     w[...] = u[P:]
                 else:
