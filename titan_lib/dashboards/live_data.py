@@ -45,7 +45,8 @@ class LiveSnapshot:
     ledger
         The ledger's URI, or a sentence saying why there is none.
     read_at
-        When this snapshot was read (ISO 8601 UTC).
+        When this snapshot was read (ISO 8601 UTC, milliseconds: two Refresh clicks within
+        a second still show different times).
     """
 
     signals: pl.DataFrame
@@ -144,7 +145,7 @@ def read_snapshot(store: ObjectStore, ledger_uri: str | None = None) -> LiveSnap
         models=models,
         prices_updated=max(updated) if updated else None,
         ledger=ledger_text,
-        read_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        read_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
     )
 
 
