@@ -7,11 +7,17 @@ Routes (JSON; every error is ``{"error": {"code", "message", "details"}}``):
 - ``POST /orders`` (``Idempotency-Key`` header), ``GET /orders/{id}``,
   ``GET /positions``, ``GET /pnl``                                    scope orders:write
 - ``GET|POST /admin/kill-switch``                                     scope admin
+- ``GET /me``                                    any scope: own profile, limits, usage
+- ``GET /principals/{sub}``, ``PUT /principals/{sub}/limits``          scope admin
+- ``POST /jobs``, ``GET /jobs``, ``GET /jobs/{id}`` (chalicelib.jobs_api)  scope jobs:write
+- WebSocket ``$connect`` / ``$default`` / ``$disconnect`` and the 5-minute signal push
+  (chalicelib.live_push): fills, job states and changed signals pushed to subscribers
 
 Bearer tokens are verified by the built-in authorizer ``jwt_auth``; scopes are checked in
 the views, so a missing scope is a 403 with the one error shape. Scheduled functions
-refresh the signal snapshot after the close and reconcile pending orders; an SNS handler
-drops the warm caches when a model is published or retired. See lambdas/README.md.
+check every served model's health after the close (retiring broken ones), refresh the
+signal snapshot, and reconcile pending orders; an SNS handler drops the warm caches when a
+model is published or retired. See lambdas/README.md.
 """
 
 from __future__ import annotations
@@ -20,34 +26,38 @@ import json
 import os
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from chalice import AuthResponse, Chalice, Cron, Rate, Response
 from chalice.app import Request
 from chalicelib.http import conform_error, endpoint, ok, principal_of
+from chalicelib.jobs_api import jobs_blueprint
+from chalicelib.live import notify_fills
+from chalicelib.live_push import live_push
 from chalicelib.logs import logger
+from chalicelib.read_api import read_api_routes
 from chalicelib.runtime import CACHE_GENERATION_KEY, runtime
 from chalicelib.validation import (
-    IDEMPOTENCY_KEY,
     IDENTIFIER,
     ORDER_ID,
     Field,
     boolean,
     choice,
+    idempotency_key,
     number,
     parse_body,
     price_series,
+    principal_limits_fields,
     symbol_prices,
     text,
     validate,
 )
 
 import titan_lib
-from titan_lib.core.auth import TokenError, verify_token
+from titan_lib.core.auth import AUTHORIZER_CACHE_SECONDS, SCOPES, TokenError, verify_token
 from titan_lib.core.http_errors import (
     BadRequestError,
     OrderFailedError,
-    RiskRejectedError,
     RouteNotFoundError,
     UnauthorizedError,
     error_body,
@@ -69,33 +79,48 @@ def _current() -> Request:
 # -- authentication -----------------------------------------------------------------------
 
 
-def _refuse(exc: TitanError) -> None:
-    """End the authorizer with a 401.
+def _refuse(exc: UnauthorizedError) -> NoReturn:
+    """End the authorizer with a 401 whose ``WWW-Authenticate`` names the error.
 
-    API Gateway turns the exception message ``Unauthorized`` into a 401 (its gateway
-    response renders the one error shape, see the packaged template). The local gateway
-    of ``chalice local`` and ``chalice.test`` needs its own exception type for a 401.
+    API Gateway turns the exception message ``Unauthorized`` into a 401; its UNAUTHORIZED
+    gateway response renders the one error shape and a ``WWW-Authenticate: Bearer``
+    challenge (see the packaged template). The local gateway of ``chalice local`` and
+    ``chalice.test`` needs its own exception type, which carries the body and the
+    challenge with the reason the token was refused.
     """
     try:
         from chalice.local import NotAuthorizedError
     except ImportError:  # in Lambda: only chalice.app is packaged
         raise Exception("Unauthorized") from None
-    body = json.dumps(error_body(UnauthorizedError(exc.message))).encode()
-    raise NotAuthorizedError(
-        {"x-amzn-ErrorType": "UnauthorizedException", "Content-Type": "application/json"}, body
-    )
+    headers = {
+        "x-amzn-ErrorType": "UnauthorizedException",
+        "Content-Type": "application/json",
+        **exc.headers(),
+    }
+    raise NotAuthorizedError(headers, json.dumps(error_body(exc)).encode())
 
 
-@app.authorizer(ttl_seconds=300)
+@app.authorizer(ttl_seconds=AUTHORIZER_CACHE_SECONDS)
 def jwt_auth(auth_request: Any) -> AuthResponse:
-    """Verify the bearer token; allow every route, passing the principal and its scopes."""
+    """Verify the bearer token; allow every route, passing the principal and its scopes.
+
+    API Gateway reuses a decision for the same token for ``AUTHORIZER_CACHE_SECONDS``,
+    well below the shortest token lifetime ``titan token issue`` mints (lambdas/README.md,
+    "Tokens"). Whatever the token holds, the answer is the decision or a 401.
+    """
+    token = auth_request.token or ""
+    if not token.strip():
+        _refuse(UnauthorizedError("no bearer token was sent", bearer_error=None))
     try:
-        principal = verify_token(auth_request.token or "", runtime().auth)
+        principal = verify_token(token, runtime().auth)
+    except TokenError as exc:
+        _refuse(UnauthorizedError(exc.message, exc.details))
     except TitanError as exc:
-        if not isinstance(exc, TokenError):
-            logger().error("token verification is misconfigured", error=exc.to_dict())
-        _refuse(exc)
-        raise  # unreachable: _refuse always raises
+        logger().error("token verification is misconfigured", error=exc.to_dict())
+        _refuse(UnauthorizedError("the token could not be verified"))
+    except Exception:
+        logger().exception("token verification failed")
+        _refuse(UnauthorizedError("the token could not be verified"))
     return AuthResponse(
         routes=["*"],
         principal_id=principal.subject,
@@ -131,6 +156,11 @@ def observe(event: Any, get_response: Any) -> Response:
 
 # -- routes --------------------------------------------------------------------------------
 
+app.register_blueprint(read_api_routes(jwt_auth))  # the read API, scope research:read
+app.register_blueprint(jobs_blueprint(jwt_auth))  # research jobs, scope jobs:write
+app.experimental_feature_flags.update(["WEBSOCKETS"])
+app.register_blueprint(live_push)  # WebSocket connect/message/disconnect, signal pushes
+
 
 @app.route("/health", methods=["GET"])
 @endpoint(app)
@@ -143,9 +173,11 @@ def health() -> Response:
 @app.route("/models", methods=["GET"], authorizer=jwt_auth)
 @endpoint(app, ("signals:read",))
 def models() -> Response:
-    from chalicelib.signals import model_summary, served_models
+    from titan_lib.core.serving.documents import model_summary
 
-    return ok({"models": [model_summary(m) for m in served_models(runtime())]})
+    catalog = runtime().catalog
+    served = catalog.served_models()
+    return ok({"models": [model_summary(m, catalog.health(m.model_id)) for m in served]})
 
 
 @app.route("/signals/{model_id}", methods=["GET"], authorizer=jwt_auth)
@@ -175,21 +207,11 @@ def evaluate_signal() -> Response:
 @app.route("/orders", methods=["POST"], authorizer=jwt_auth)
 @endpoint(app, ("orders:write",))
 def place_order() -> Response:
-    from chalicelib.signals import model
-
+    from titan_lib.core.execution.errors import refusal_for
     from titan_lib.core.execution.models import OrderRequest
 
     request = _current()
-    key = request.headers.get("idempotency-key")
-    if key is None:
-        raise BadRequestError(
-            "the Idempotency-Key header is required", {"header": "Idempotency-Key"}
-        )
-    if not IDEMPOTENCY_KEY.match(key):
-        raise BadRequestError(
-            "Idempotency-Key must be 8 to 128 characters of A-Z a-z 0-9 _ . : -",
-            {"header": "Idempotency-Key"},
-        )
+    key = idempotency_key(request.headers, required=True)
     body = validate(
         parse_body(request.raw_body),
         [
@@ -200,7 +222,7 @@ def place_order() -> Response:
         ],
     )
     rt = runtime()
-    model(rt, body["model_id"])  # unknown model: 404 before anything is recorded
+    rt.catalog.model(body["model_id"])  # unknown model: 404 before anything is recorded
     outcome = rt.execution.place_order(
         principal_of(request).subject,
         key,
@@ -212,10 +234,12 @@ def place_order() -> Response:
         ),
     )
     order = outcome.order
+    if outcome.created:
+        notify_fills(rt, [order])  # push a new fill to the owner's `fills` subscribers
     replayed = {} if outcome.created else {"Idempotent-Replayed": "true"}
     details = {"order_id": order.order_id}
     if order.status == "rejected":
-        raise RiskRejectedError(order.reason or "refused", {**details, "rule": order.rule})
+        raise refusal_for(order.rule, order.reason or "refused", {**details, "rule": order.rule})
     if order.status == "failed":
         raise OrderFailedError(order.reason or "failed", details)
     if order.status == "pending":
@@ -226,7 +250,7 @@ def place_order() -> Response:
 @app.route("/orders/{order_id}", methods=["GET"], authorizer=jwt_auth)
 @endpoint(app, ("orders:write",))
 def get_order(order_id: str) -> Response:
-    if not ORDER_ID.match(order_id):
+    if not ORDER_ID.fullmatch(order_id):
         raise BadRequestError("order id must be 1 to 128 characters of A-Z a-z 0-9 _")
     order = runtime().execution.get_order(order_id)
     principal = principal_of(_current())
@@ -238,26 +262,26 @@ def get_order(order_id: str) -> Response:
 @app.route("/positions", methods=["GET"], authorizer=jwt_auth)
 @endpoint(app, ("orders:write", "admin"))
 def positions() -> Response:
+    from titan_lib.core.serving.holdings import open_pairs
+
     held = runtime().ledger.positions()
-    open_pairs = sorted({p.model_id for p in held if abs(p.quantity) > 1e-9})
-    return ok({"positions": [p.to_dict() for p in held], "open_pairs": open_pairs})
+    return ok({"positions": [p.to_dict() for p in held], "open_pairs": open_pairs(held)})
 
 
 @app.route("/pnl", methods=["GET"], authorizer=jwt_auth)
 @endpoint(app, ("orders:write", "admin"))
 def pnl() -> Response:
-    from chalicelib.signals import last_close
+    from titan_lib.core.serving.marks import mark_to_market, total_pnl
 
     rt = runtime()
-    lines, total = [], 0.0
-    for p in rt.ledger.positions():
-        price = last_close(rt, p.symbol)
-        value = p.quantity * price
-        lines.append(
-            {**p.to_dict(), "last_price": price, "market_value": value, "pnl": p.cash + value}
-        )
-        total += p.cash + value
-    return ok({"positions": lines, "total_pnl": total, "as_of": datetime.now(UTC).isoformat()})
+    marks = mark_to_market(rt.ledger.positions(), rt.catalog.last_close)
+    return ok(
+        {
+            "positions": [m.to_dict() for m in marks],
+            "total_pnl": total_pnl(marks),
+            "as_of": datetime.now(UTC).isoformat(),
+        }
+    )
 
 
 @app.route("/admin/kill-switch", methods=["GET"], authorizer=jwt_auth)
@@ -287,23 +311,114 @@ def set_kill_switch() -> Response:
     return ok(state.to_dict())
 
 
+@app.route("/me", methods=["GET"], authorizer=jwt_auth)
+@endpoint(app, SCOPES)  # any scope: every principal may read its own profile
+def me() -> Response:
+    from titan_lib.core.serving.principals import principal_document
+
+    rt = runtime()
+    principal = principal_of(_current())
+    return ok(principal_document(rt.ledger, principal.subject, rt.limits, time.time()))
+
+
+def _subject(sub: str) -> str:
+    """The principal of a ``/principals/{sub}`` path, validated.
+
+    API Gateway passes path parameters decoded; the local gateway passes them as sent, so
+    percent-escapes are decoded here (a literal ``%`` is never part of a principal).
+    """
+    from urllib.parse import unquote
+
+    from titan_lib.core.execution.principals import SUBJECT
+
+    sub = unquote(sub)
+    if not SUBJECT.fullmatch(sub):
+        raise BadRequestError(
+            "a principal is 1 to 128 characters of A-Z a-z 0-9 _ . : @ -",
+            {"principal": sub[:128]},
+        )
+    return sub
+
+
+@app.route("/principals/{sub}", methods=["GET"], authorizer=jwt_auth)
+@endpoint(app, ("admin",))
+def get_principal(sub: str) -> Response:
+    from titan_lib.core.serving.principals import principal_document
+
+    rt = runtime()
+    return ok(principal_document(rt.ledger, _subject(sub), rt.limits, time.time()))
+
+
+@app.route("/principals/{sub}/limits", methods=["PUT"], authorizer=jwt_auth)
+@endpoint(app, ("admin",))
+def set_principal_limits(sub: str) -> Response:
+    from titan_lib.core.execution.ledger import utc_now_iso
+    from titan_lib.core.execution.principals import PrincipalLimits, PrincipalProfile
+    from titan_lib.core.serving.principals import principal_document
+
+    subject = _subject(sub)
+    body = validate(parse_body(_current().raw_body), principal_limits_fields())
+    preferences = body.pop("preferences")
+    profile = PrincipalProfile(
+        subject=subject,
+        limits=PrincipalLimits(**body),
+        preferences=preferences or {},
+        updated_at=utc_now_iso(),
+        updated_by=principal_of(_current()).subject,
+    )
+    rt = runtime()
+    rt.ledger.set_principal_profile(profile)
+    logger().warning("principal limits set", subject=subject)
+    return ok(principal_document(rt.ledger, subject, rt.limits, time.time()))
+
+
 # -- events --------------------------------------------------------------------------------
 
 
 @app.schedule(Cron(30, 21, "?", "*", "MON-FRI", "*"))
 def refresh_signals(event: Any) -> dict[str, Any]:
-    """After the US close (21:30 UTC): evaluate every served model, store the snapshot."""
+    """After the US close (21:30 UTC): check every served model's health, then store the
+    signal snapshot.
+
+    The health check (:func:`titan_lib.core.serving.monitoring.monitor_models`, the code
+    of ``titan models monitor``) keeps one record per model, retires broken models with
+    the reason and announces them; under ``TITAN_BROKEN_MODEL_POLICY=flatten`` it also
+    places their closing orders. The snapshot then reflects the retirements. A health
+    check that cannot run at all (a misconfigured threshold) is logged and reported; the
+    snapshot is still stored.
+    """
     from chalicelib.signals import refresh_snapshot
 
-    snapshot = refresh_snapshot(runtime())
-    logger().info("signal snapshot", signals=len(snapshot["signals"]), errors=snapshot["errors"])
-    return {"signals": len(snapshot["signals"]), "errors": len(snapshot["errors"])}
+    from titan_lib.core.serving.monitoring import MonitorSettings, monitor_models
+
+    rt = runtime()
+    log = logger()
+    health: dict[str, Any]
+    try:
+        settings = MonitorSettings.from_env()
+        report = monitor_models(
+            rt.store,
+            rt.ledger,
+            settings=settings,
+            execution=rt.execution if settings.policy == "flatten" else None,
+        )
+        health = {"health": report.counts, "retired": report.retired}
+        for check in report.checks:
+            if check.state in ("broken", "error") or check.flatten is not None:
+                log.warning("model health", model_health=check.to_dict())
+    except TitanError as exc:
+        log.error("model health check failed", error=exc.to_dict())
+        health = {"health": {"failed": exc.message}, "retired": []}
+    snapshot = refresh_snapshot(rt)
+    log.info("signal snapshot", signals=len(snapshot["signals"]), errors=snapshot["errors"])
+    return {"signals": len(snapshot["signals"]), "errors": len(snapshot["errors"]), **health}
 
 
 @app.schedule(Rate(5, unit=Rate.MINUTES))
 def reconcile_orders(event: Any) -> dict[str, Any]:
     """Settle pending orders left by interrupted requests (see the execution service)."""
     settled = runtime().execution.reconcile_pending()
+    notify_fills(runtime(), settled)
     if settled:
         logger().warning("reconciled orders", orders=[o.order_id for o in settled])
     return {"reconciled": len(settled)}

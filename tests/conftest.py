@@ -9,19 +9,26 @@
 from __future__ import annotations
 
 import os
+import pickle
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+HEAVY_LIBRARIES = frozenset(
+    ("numpy", "pandas", "polars", "statsmodels", "vectorbt", "scipy", "numba", "pyarrow")
+)
+"""Libraries that titan_lib.core and titan_lib.stores never import (the Lambda has none)."""
 
 
 def free_port() -> int:
@@ -151,19 +158,110 @@ def any_store(request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue("s3_store"))
 
 
+DEMO_FIXTURE = "demo_pipeline"
+_DEMO_SCRIPT = """
+import pickle, sys
+from pathlib import Path
+from titan_lib.runner import load_pipeline, run_pipeline
+repo, store, out = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
+pipeline = load_pipeline(repo / "parameters" / "pipelines" / "demo.yaml", root=repo)
+result = run_pipeline(pipeline, store=store, progress=False, reports=True)
+out.write_bytes(pickle.dumps(result))
+"""
+
+
+@dataclass
+class _DemoRun:
+    """The demo pipeline running in its own process while the other tests run."""
+
+    process: subprocess.Popen[bytes]
+    folder: Path
+    store: str
+    result_file: Path
+    log: Path
+
+
+_demo_run: _DemoRun | None = None
+
+
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """Start the demo pipeline in the background and run the tests that need it last.
+
+    The pipeline (seven notebook kernels, about two minutes) is the longest fixture. Started
+    as soon as the tests are known, it runs on one core while the tests that do not need it
+    run on the other; the tests that need it are moved to the end of the session.
+    """
+    global _demo_run
+    needing = [item for item in items if DEMO_FIXTURE in getattr(item, "fixturenames", ())]
+    if not needing or config.getoption("collectonly"):
+        return
+    others = [item for item in items if DEMO_FIXTURE not in getattr(item, "fixturenames", ())]
+    items[:] = others + needing
+    folder = Path(tempfile.mkdtemp(prefix="titan-demo-pipeline-"))
+    home = folder / "home"
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(home / "jupyter-config"),
+        "JUPYTER_DATA_DIR": str(home / "jupyter-data"),
+        "JUPYTER_RUNTIME_DIR": str(home / "jupyter-runtime"),
+        "IPYTHONDIR": str(home / "ipython"),
+        "MPLCONFIGDIR": str(home / "mpl"),
+    }
+    env.pop("TITAN_STORE", None)
+    log = folder / "pipeline.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                _DEMO_SCRIPT,
+                str(REPO),
+                str(folder / "store"),
+                str(folder / "result.pickle"),
+            ],
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            cwd=str(REPO),
+        )
+    _demo_run = _DemoRun(process, folder, str(folder / "store"), folder / "result.pickle", log)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Stop the background demo pipeline if it is still running and remove its folder."""
+    global _demo_run
+    if _demo_run is None:
+        return
+    if _demo_run.process.poll() is None:
+        _demo_run.process.kill()
+        _demo_run.process.wait()
+    shutil.rmtree(_demo_run.folder, ignore_errors=True)
+    _demo_run = None
+
+
 @pytest.fixture(scope="session")
-def demo_pipeline(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, str]:
+def demo_pipeline() -> tuple[Any, str]:
     """The demo pipeline (quick profile) run once per session into a fresh local store.
 
-    Returns ``(PipelineResult, store URI)``. Tests that change the store work on a copy
-    (see :func:`copy_store`), so every user sees the pipeline's own output.
+    Returns ``(PipelineResult, store URI)``. It was started in the background when the
+    tests were collected (:func:`pytest_collection_modifyitems`); this waits for it. Tests
+    that change the store work on a copy (see :func:`copy_store`), so every user sees the
+    pipeline's own output.
     """
-    from titan_lib.runner import load_pipeline, run_pipeline
-
-    store = str(tmp_path_factory.mktemp("demo") / "store")
-    pipeline = load_pipeline(REPO / "parameters" / "pipelines" / "demo.yaml", root=REPO)
-    result = run_pipeline(pipeline, store=store, progress=False, reports=True)
-    return result, store
+    if _demo_run is None:
+        raise RuntimeError("the demo pipeline was not started at collection")
+    try:
+        code = _demo_run.process.wait(timeout=900)
+    except subprocess.TimeoutExpired:
+        _demo_run.process.kill()
+        raise RuntimeError("the demo pipeline did not finish in 900 s") from None
+    if code != 0 or not _demo_run.result_file.exists():
+        tail = _demo_run.log.read_text(errors="replace")[-4000:]
+        raise RuntimeError(f"the demo pipeline process failed (exit {code}):\n{tail}")
+    result = pickle.loads(_demo_run.result_file.read_bytes())
+    return result, _demo_run.store
 
 
 def copy_store(store: str, target: Path) -> str:

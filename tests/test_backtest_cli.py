@@ -25,12 +25,26 @@ def test_pair_and_sweep_commands(tmp_path: Path, capsys: pytest.CaptureFixture[s
     ingest("sample", store=store)
     assert run(["backtest", "pair", "KO", "PEP", "--beta", "1.0", "--start", "2015-01-01",
           "--commission-bps", "2", "--store", store]) == 0  # fmt: skip
-    stats = json.loads(capsys.readouterr().out)
+    report = json.loads(capsys.readouterr().out)
+    stats = report["stats"]
     assert stats["n_trades"] >= 1 and stats["commission_paid"] > 0
+    assert report["sample"] == "in-sample" and report["hedge"]["method"] == "given"
+    assert run(["backtest", "pair", "KO", "PEP", "--start", "2015-01-02", "--formation", "250",
+                "--store", store]) == 0  # fmt: skip
+    default = json.loads(capsys.readouterr().out)
+    assert default["sample"] == "out-of-sample" and default["start"] == "2015-01-02"
+    assert default["hedge"]["method"] == "ols-formation" and default["hedge"]["nobs"] == 250
+    assert default["hedge"]["formation_end"] < default["start"]
+    assert run(["backtest", "pair", "KO", "PEP", "--beta", "0.9", "--fitted-through",
+                "2014-12-31", "--start", "2015-01-02", "--store", store]) == 0  # fmt: skip
+    assert json.loads(capsys.readouterr().out)["sample"] == "out-of-sample"
     out = tmp_path / "grid.parquet"
     assert run(["backtest", "sweep", "KO", "PEP", "--beta", "1.0", "--entry", "1.5,2", "--exit",
-          "0,0.5", "--window", "20,60", "--output", str(out), "--store", store]) == 0  # fmt: skip
-    assert "sharpe" in capsys.readouterr().out
+          "0,0.5", "--window", "20,60", "--output", str(out), "--pairs-considered", "190",
+          "--store", store]) == 0  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "sharpe" in printed and "best row (in-sample choice)" in printed
+    assert "over 1520 trials" in printed  # 8 combinations x 190 pairs considered
     import polars as pl
 
     assert pl.read_parquet(out).height == 8

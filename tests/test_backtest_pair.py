@@ -405,3 +405,137 @@ def test_bad_data_is_named() -> None:
         backtest_pair(prices, "KO", "XYZ", beta=1.0)
     with pytest.raises(DataValidationError, match="open"):
         backtest_pair(prices, "KO", "PEP", beta=1.0, fill="open")
+
+
+def test_default_hedge_is_fitted_before_the_trading_window() -> None:
+    """Out of sample by construction: OLS of log prices on the formation bars only."""
+    prices, y, x, _ = real_pair()
+    result = backtest_pair(prices, y, x, formation=250, start="2010-01-04", engine="numba")
+    fit = result.settings["hedge_fit"]
+    assert result.sample == "out-of-sample" and fit["method"] == "ols-formation"
+    assert fit["formation_end"] < fit["trading_start"] == "2010-01-04"
+    assert result.equity.get_column("date")[0].isoformat() == "2010-01-04"
+    wide = prices.pivot(on="symbol", index="date", values="close").drop_nulls().sort("date")
+    window = wide.filter(pl.col("date") < pl.date(2010, 1, 4)).tail(250)
+    assert window.get_column("date")[0].isoformat() == fit["formation_start"]
+    slope, intercept = np.polyfit(np.log(window[x].to_numpy()), np.log(window[y].to_numpy()), 1)
+    assert fit["beta"] == pytest.approx(slope, rel=1e-10)
+    assert fit["alpha"] == pytest.approx(intercept, rel=1e-10, abs=1e-12)
+    same = backtest_pair(prices, y, x, beta=fit["beta"], alpha=fit["alpha"], start="2010-01-04",
+                         engine="numba")  # fmt: skip
+    assert same.equity.equals(result.equity)
+    assert same.sample == "in-sample"  # a given hedge without its fit window is not trusted
+    dated = backtest_pair(prices, y, x, beta=fit["beta"], alpha=fit["alpha"], engine="numba",
+                          start="2010-01-04", fitted_through=fit["formation_end"])  # fmt: skip
+    assert dated.sample == "out-of-sample"
+    late = backtest_pair(prices, y, x, beta=1.0, start="2010-01-04", fitted_through="2010-01-04",
+                         engine="numba")  # fmt: skip
+    assert late.sample == "in-sample"
+    unset = backtest_pair(prices, y, x, formation=250, engine="numba")
+    assert unset.settings["hedge_fit"]["formation_start"] == wide.get_column("date")[0].isoformat()
+    assert unset.equity.height == wide.height - 250
+
+
+@pytest.mark.parametrize("cut", [100, 900])
+def test_trading_window_prices_do_not_move_the_hedge(cut: int) -> None:
+    """Look-ahead probe: prices after t change nothing used at t, the hedge included."""
+    prices, y, x, _ = real_pair()
+    dates = prices.filter(pl.col("date") >= pl.date(2010, 1, 4)).get_column("date").unique().sort()
+    t = dates[cut]
+    rng = np.random.default_rng(cut)
+    shock = np.exp(np.cumsum(rng.normal(0, 0.03, prices.height)))
+    moved = prices.with_columns(
+        close=pl.when(pl.col("date") > t).then(pl.col("close") * shock).otherwise(pl.col("close"))
+    )
+    kwargs = dict(formation=500, start="2010-01-04", entry=1.5, exit=0.3, window=30,
+                  costs=Costs(2, 1, 2, 50), engine="numba")  # fmt: skip
+    base, other = backtest_pair(prices, y, x, **kwargs), backtest_pair(moved, y, x, **kwargs)
+    assert base.settings["hedge_fit"] == other.settings["hedge_fit"]
+    assert base.final_equity != other.final_equity
+    upto = pl.col("date") <= t
+    assert base.equity.filter(upto).equals(other.equity.filter(upto))
+    assert base.positions.filter(upto).equals(other.positions.filter(upto))
+
+
+def test_formation_window_errors_are_named() -> None:
+    prices, y, x, _ = real_pair()
+    first = prices.get_column("date").min()
+    with pytest.raises(DataValidationError, match="formation window needs 252 bars before"):
+        backtest_pair(prices, y, x, start=first, engine="numba")
+    with pytest.raises(ParameterError, match="formation must be"):
+        backtest_pair(prices, y, x, formation=5, engine="numba")
+    with pytest.raises(ParameterError, match="give both or neither"):
+        backtest_pair(prices, y, x, alpha=0.1, engine="numba")
+
+
+def test_settings_objects_run_what_the_keywords_run_and_are_recorded() -> None:
+    """The keyword function is a thin wrapper: the same run through the frozen settings
+    objects gives the same numbers, and the run records its settings with ``asdict``."""
+    import dataclasses
+
+    from titan_lib.backtest import (
+        BacktestSettings,
+        HedgeFit,
+        PairBacktest,
+        PairRule,
+        SizingSettings,
+        run_pair,
+        settings_dict,
+    )
+    from titan_lib.core.zscore import ZScoreSpec
+
+    prices, y, x, _ = real_pair()
+    costs = Costs(commission_bps=1.0, commission_fixed=0.5, slippage_bps=2.0, borrow_bps=40.0)
+    keywords = backtest_pair(
+        prices, y, x, formation=300, start="2012-01-03", end="2016-12-30", entry=1.8,
+        exit=0.4, stop=3.5, max_hold=40, window=30, target_weight=0.6, costs=costs,
+        init_cash=250_000.0, engine="numba",
+    )  # fmt: skip
+    settings = PairBacktest(
+        rule=PairRule(entry=1.8, exit=0.4, stop=3.5, max_hold=40, zscore=ZScoreSpec.rolling(30)),
+        hedge_fit=HedgeFit(formation=300),
+        backtest=BacktestSettings(
+            sizing=SizingSettings(target_weight=0.6), costs=costs, init_cash=250_000.0,
+            start="2012-01-03", end="2016-12-30", engine="numba",
+        ),
+    )  # fmt: skip
+    objects = run_pair(prices, y, x, settings)
+    assert objects.equity.equals(keywords.equity) and objects.trades.equals(keywords.trades)
+    assert objects.stats == keywords.stats
+    recorded = keywords.settings["backtest"]
+    # the trading window starts after the formation window; everything else as given
+    expected = settings_dict(dataclasses.replace(settings.backtest, start=recorded["start"]))
+    assert recorded == expected
+    assert recorded["costs"] == dataclasses.asdict(costs) == keywords.settings["costs"]
+    assert recorded["sizing"] == {"target_weight": 0.6, "notional": None, "hedge": "log"}
+    assert recorded["start"] == keywords.settings["hedge_fit"]["trading_start"]
+    assert keywords.settings["rule"] == settings_dict(settings.rule)
+    assert keywords.settings["rule"]["max_hold"] == 40
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.backtest.init_cash = 1.0  # type: ignore[misc]
+
+
+def test_settings_objects_validate_once_when_built() -> None:
+    from titan_lib.backtest import BacktestSettings, HedgeFit, SizingSettings
+
+    for bad in (
+        lambda: BacktestSettings(engine="pandas"),  # type: ignore[arg-type]
+        lambda: BacktestSettings(init_cash=0.0),
+        lambda: BacktestSettings(start="2020-01-02", end="2020-01-01"),
+        lambda: BacktestSettings(costs={"commission_bps": 1.0}),  # type: ignore[arg-type]
+        lambda: SizingSettings(target_weight=0.5, notional=1e5),
+        lambda: SizingSettings(notional=(1e5, -1.0)),
+        lambda: SizingSettings(hedge="ratio"),  # type: ignore[arg-type]
+        lambda: HedgeFit(alpha=0.1),
+        lambda: HedgeFit(formation=10),
+    ):
+        with pytest.raises(ParameterError):
+            bad()
+    per_pair = SizingSettings(target_weight=[0.25, 0.5]).per_pair(2)
+    assert [(s.mode, s.value) for s in per_pair] == [
+        ("target_weight", 0.25),
+        ("target_weight", 0.5),
+    ]
+    assert [s.value for s in SizingSettings().per_pair(4)] == [0.25] * 4
+    with pytest.raises(ParameterError, match="target_weight has 2 values for 3 pairs"):
+        SizingSettings(target_weight=(0.25, 0.5)).per_pair(3)

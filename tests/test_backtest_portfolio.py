@@ -59,9 +59,9 @@ def test_gross_cap_scales_new_entries() -> None:
     universe, specs = book()
     cap = 0.6
     capped = backtest_portfolio(
-        universe.prices, specs, allocation=0.5, gross_cap=cap, engine="numba"
+        universe.prices, specs, target_weight=0.5, gross_cap=cap, engine="numba"
     )
-    free = backtest_portfolio(universe.prices, specs, allocation=0.5, engine="numba")
+    free = backtest_portfolio(universe.prices, specs, target_weight=0.5, engine="numba")
     pos = capped.positions
     eq = capped.equity.select("date", "equity")
     # at every signal close of an entry, the gross asked (open + new) is within the cap
@@ -96,7 +96,9 @@ def test_gross_cap_scales_new_entries() -> None:
             + abs(trade["x_shares"]) * row[trade["x"]][0]
         )
         assert math.isclose(new, 0.5 * e, rel_tol=1e-12)
-    a = backtest_portfolio(universe.prices, specs, allocation=0.5, gross_cap=cap, engine="vectorbt")
+    a = backtest_portfolio(
+        universe.prices, specs, target_weight=0.5, gross_cap=cap, engine="vectorbt"
+    )
     np.testing.assert_allclose(
         a.equity["equity"].to_numpy(), capped.equity["equity"].to_numpy(), rtol=1e-10
     )

@@ -10,8 +10,18 @@ import polars as pl
 import pytest
 
 from titan_lib.backtest import Costs, backtest_pair
+from titan_lib.backtest.overfitting import (
+    deflated_sharpe_ratio,
+    probability_of_backtest_overfitting,
+)
 from titan_lib.backtest.stats import STAT_NAMES
-from titan_lib.backtest.sweep import best_params, rank, sweep
+from titan_lib.backtest.sweep import (
+    best_params,
+    rank,
+    sweep,
+    sweep_overfitting,
+    sweep_trials,
+)
 from titan_lib.data import sample_prices
 from titan_lib.exceptions import ParameterError
 
@@ -146,3 +156,85 @@ def test_planted_pair_trades_profitably_without_costs() -> None:
     )
     assert (out["total_return"] > 0).all()
     assert (np.asarray(out["hit_rate"]) > 0.6).all()
+
+
+def test_trial_returns_are_each_combinations_equity_returns(
+    prices: pl.DataFrame, table: pl.DataFrame
+) -> None:
+    trials = sweep_trials(prices, "KO", "PEP", grid=GRID, chunk_size=7, **COMMON)
+    assert trials.table.equals(table)
+    assert trials.returns.shape == (trials.dates.shape[0], table.height)
+    growth = np.prod(1.0 + trials.returns, axis=0) - 1.0
+    np.testing.assert_allclose(growth, table["total_return"].to_numpy(), rtol=1e-9, atol=1e-12)
+    row = table.row(5, named=True)
+    single = backtest_pair(
+        prices, "KO", "PEP", entry=row["entry"], exit=row["exit"], stop=row["stop"],
+        window=row["window"], engine="numba", **COMMON,
+    )  # fmt: skip
+    np.testing.assert_allclose(
+        trials.returns[:, 5], single.equity["returns"].to_numpy()[1:], rtol=1e-9, atol=1e-15
+    )
+    assert str(trials.dates[0]) == str(single.equity["date"][1])
+
+
+def test_sweep_reports_deflated_sharpe_and_pbo_of_its_best_combination(
+    prices: pl.DataFrame,
+) -> None:
+    trials = sweep_trials(prices, "KO", "PEP", grid=GRID, risk_free=0.02, **COMMON)
+    report = sweep_overfitting(trials, "sharpe", n_pairs=190)
+    best = best_params(trials.table, "sharpe")
+    assert report.best == best and trials.table.row(report.best_index, named=True) == best
+    excess = trials.returns - 0.02 / 252
+    assert report.n_trials == 36 * 190 and report.n_combinations == 36
+    assert report.dsr == deflated_sharpe_ratio(excess, report.best_index, n_trials=36 * 190)
+    assert report.pbo == probability_of_backtest_overfitting(excess, n_splits=16)
+    assert report.deflated.sharpe * math.sqrt(252) == pytest.approx(best["sharpe"], rel=1e-9)
+    alone = sweep_overfitting(trials, "sharpe")
+    assert alone.n_trials == 36 and alone.dsr > report.dsr  # more pairs considered deflate more
+    summary = report.to_dict()
+    assert summary["sample"] == "in-sample" and summary["n_pairs"] == 190
+    assert summary["pbo_splits"] == 16 and 0.0 <= summary["pbo"] <= 1.0
+    with pytest.raises(ParameterError, match="n_pairs"):
+        sweep_overfitting(trials, "sharpe", n_pairs=0)
+    with pytest.raises(ParameterError, match="unknown objective"):
+        sweep_overfitting(trials, "alpha")  # type: ignore[arg-type]
+
+
+def test_short_history_uses_fewer_pbo_blocks(prices: pl.DataFrame) -> None:
+    short = {**COMMON, "start": "2019-06-03", "end": "2019-12-31"}
+    trials = sweep_trials(
+        prices, "KO", "PEP", grid={"entry": [1.5, 2.0], "window": [5, 10]}, **short
+    )
+    report = sweep_overfitting(trials, "total_return")
+    rows = trials.returns.shape[0]
+    assert report.overfitting is not None
+    assert report.overfitting.n_splits == min(16, 2 * (rows // 40))
+    assert rows // report.overfitting.n_splits >= 20
+
+
+def test_settings_objects_sweep_what_the_keywords_sweep(prices, table) -> None:
+    """:func:`sweep` is a thin wrapper over :func:`run_sweep`; the trials record both
+    settings objects, and a bad grid fails when the settings are built."""
+    from titan_lib.backtest import BacktestSettings, PairRule, SizingSettings, settings_dict
+    from titan_lib.backtest.sweep import SweepSettings, run_sweep, run_sweep_trials
+
+    settings = SweepSettings(grid=GRID, base=PairRule())
+    backtest = BacktestSettings(
+        sizing=SizingSettings(target_weight=0.8), costs=COMMON["costs"], start="2012-01-01",
+        end="2019-12-31", engine="numba",
+    )  # fmt: skip
+    assert run_sweep(prices, "KO", "PEP", beta=0.9, settings=settings, backtest=backtest).equals(
+        table
+    )
+    trials = run_sweep_trials(prices, "KO", "PEP", beta=0.9, settings=settings, backtest=backtest)
+    assert trials.table.equals(table)
+    assert trials.settings == {
+        "sweep": settings_dict(settings),
+        "backtest": settings_dict(backtest),
+    }
+    assert trials.settings["backtest"]["start"] == "2012-01-01"
+    assert trials.settings["sweep"]["base"]["entry"] == 2.0
+    with pytest.raises(ParameterError, match=re.escape("exit 1.5 >= entry 1")):
+        SweepSettings(grid={"entry": [1.0, 2.0], "exit": [1.5]})
+    with pytest.raises(ParameterError, match="top needs an objective"):
+        SweepSettings(grid=GRID, top=3)

@@ -121,3 +121,89 @@ def test_bad_parameters_rejected_before_running() -> None:
         walk_forward(junk, grid=GRID, mode="sliding")
     with pytest.raises(ParameterError, match="commission_fixed"):
         walk_forward(junk, grid=GRID, costs=Costs(commission_fixed=-1))
+
+
+@pytest.fixture(scope="module")
+def gate_prices() -> pl.DataFrame:
+    from titan_lib.data import sample_prices
+
+    return sample_prices(["KO", "PEP", "SP500"]).filter(
+        pl.col("date").is_between(pl.date(2010, 1, 1), pl.date(2014, 12, 31))
+    )
+
+
+GATE_RULE = dict(train=504, test=126, costs=Costs(1.0, 2.0, 0.0, 50.0))
+
+
+def test_gate_comparison_is_the_same_rule_with_and_without_the_gate(gate_prices) -> None:
+    from titan_lib.backtest.pair import backtest_pair
+    from titan_lib.backtest.rules import PairRule
+    from titan_lib.backtest.walk_forward import gate_comparison
+    from titan_lib.signals.fit import GateSettings
+
+    rule = PairRule(entry=1.5, exit=0.25, stop=4.0)
+    gate = GateSettings(kind="volatility", blocked=(1,))
+    out = gate_comparison(gate_prices, "KO", "PEP", rule=rule, gate=gate, **GATE_RULE)
+    windows = out.windows
+    assert windows.height == 6 and (windows["train_end"] < windows["test_start"]).all()
+    assert (windows["blocked_share"] > 0).any()
+    evidence = out.to_dict()
+    assert evidence["sample"] == "out-of-sample" and evidence["windows"] == 6
+    assert evidence["sharpe_gain"] == pytest.approx(
+        out.with_gate["sharpe"] - out.without_gate["sharpe"]
+    )
+    assert evidence["supports_gate"] == (out.sharpe_gain > 0)
+    assert out.with_gate["n_trades"] < out.without_gate["n_trades"]
+    first = windows.row(0, named=True)
+    ungated = backtest_pair(
+        gate_prices.filter(pl.col("date") <= first["test_end"]), "KO", "PEP",
+        beta=first["beta"], alpha=first["alpha"], entry=1.5, exit=0.25, stop=4.0,
+        costs=GATE_RULE["costs"], start=first["test_start"], end=first["test_end"],
+        flatten_at_end=True, engine="numba",
+    )  # fmt: skip
+    assert first["sharpe_without"] == pytest.approx(ungated.stats["sharpe"], rel=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["volatility", "markov"])
+def test_gate_evidence_has_no_look_ahead(gate_prices, kind) -> None:
+    """Prices after a window's test end change nothing of that window or earlier ones."""
+    from titan_lib.backtest.rules import PairRule
+    from titan_lib.backtest.walk_forward import gate_comparison
+    from titan_lib.signals.fit import GateSettings
+
+    settings = dict(rule=PairRule(entry=1.5, exit=0.25), gate=GateSettings(kind=kind, blocked=(1,)))
+    base = gate_comparison(gate_prices, "KO", "PEP", **settings, **GATE_RULE)
+    cut = base.windows["test_end"][2]
+    rng = np.random.default_rng(4)
+    shock = np.exp(np.cumsum(rng.normal(0, 0.03, gate_prices.height)))
+    moved = gate_prices.with_columns(
+        close=pl.when(pl.col("date") > cut).then(pl.col("close") * shock).otherwise(pl.col("close"))
+    )
+    other = gate_comparison(moved, "KO", "PEP", **settings, **GATE_RULE)
+    done = pl.col("test_end") <= cut
+    assert base.windows.filter(done).height == 3
+    assert base.windows.filter(done).equals(other.windows.filter(done))
+    assert not base.windows.filter(~done).equals(other.windows.filter(~done))
+
+
+def test_the_run_records_its_settings_objects(result) -> None:
+    from titan_lib.backtest import (
+        BacktestSettings,
+        PairRule,
+        SelectionSettings,
+        SweepSettings,
+        WindowSettings,
+        settings_dict,
+    )
+
+    assert result.settings == {
+        "windows": settings_dict(WindowSettings(train=500, test=120)),
+        "selection": settings_dict(SelectionSettings(max_pairs=3, half_life=(1.0, 60.0))),
+        "sweep": settings_dict(SweepSettings(grid=GRID, base=PairRule(), objective="sharpe")),
+        "backtest": settings_dict(
+            BacktestSettings(
+                costs=SETTINGS["costs"], gross_cap=1.0, flatten_at_end=True, engine="numba"
+            )
+        ),
+    }
+    assert result.settings["backtest"]["costs"]["borrow_bps"] == 25.0

@@ -10,6 +10,7 @@ from titan_lib.core.execution.broker import BrokerRejectedError, BrokerUnavailab
 from titan_lib.core.execution.models import OrderLeg
 from titan_lib.core.execution.paper import PaperBroker
 from titan_lib.core.prices import latest_prices
+from titan_lib.exceptions import ParameterError
 from titan_lib.stores import open_store
 
 LEGS = (OrderLeg("KO", 10.0), OrderLeg("PEP", -4.0))
@@ -43,7 +44,7 @@ def test_paper_deduplicates_on_client_order_id(price_store: str) -> None:
     assert second == first
     assert PaperBroker(store).lookup("titan-dup", LEGS) == first
     assert PaperBroker(store).lookup("titan-never", LEGS) is None
-    with pytest.raises(Exception, match="slippage"):
+    with pytest.raises(ParameterError, match="slippage"):
         PaperBroker(store, slippage_bps=-1)
 
 
@@ -138,5 +139,5 @@ def test_alpaca_settings_from_env_and_ssm(moto_endpoint: str) -> None:
     )
     assert settings.secret_key == SECRET_KEY and settings.base_url == "https://api.alpaca.markets"
     assert SECRET_KEY not in repr(settings)
-    with pytest.raises(Exception, match="TITAN_ALPACA_KEY_ID"):
+    with pytest.raises(ParameterError, match="TITAN_ALPACA_KEY_ID"):
         AlpacaSettings.from_env({})

@@ -17,7 +17,7 @@ import polars as pl
 import pytest
 
 from titan_lib.dashboards import plotly_bundle
-from titan_lib.dashboards.figures import chart_values, figure_html
+from titan_lib.dashboards.figures import figure_html
 from titan_lib.dashboards.plotly_bundle import (
     BUNDLES,
     PLOTLY_JS_VERSION,
@@ -31,6 +31,7 @@ from titan_lib.dashboards.preheat import PreheatedPage
 from titan_lib.dashboards.request import PageRequest
 from titan_lib.dashboards.serve import ServeOptions, voila_command
 from titan_lib.exceptions import StoreError, TitanError
+from titan_lib.plots import chart_values
 
 
 def test_bundles_are_the_plotly_js_of_the_pinned_plotly_package() -> None:
@@ -224,6 +225,53 @@ def test_a_preheated_kernel_follows_the_visit_in_the_background(
     assert "titan-ready" not in same.page._dom_classes
     same.apply(PageRequest(store=str(tmp_path)))
     assert "titan-ready" in same.page._dom_classes
+
+
+def test_a_visit_rebuilds_the_page_on_the_kernels_main_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The browser reads the widget table on the kernel's main thread: a page built in
+    the request thread at the same time would change the table while it is read."""
+    import threading
+    import types
+
+    import IPython
+    from tornado.ioloop import IOLoop
+
+    from titan_lib.dashboards.preheat import on_kernel_thread
+
+    started = threading.Event()
+    holder: dict[str, Any] = {}
+
+    def kernel_main() -> None:
+        holder["loop"] = IOLoop(make_current=False)
+        holder["thread"] = threading.current_thread()
+        holder["loop"].add_callback(started.set)
+        holder["loop"].start()
+
+    kernel = threading.Thread(target=kernel_main, daemon=True)
+    kernel.start()
+    assert started.wait(timeout=10)
+    shell = types.SimpleNamespace(kernel=types.SimpleNamespace(io_loop=holder["loop"]))
+    monkeypatch.setattr(IPython, "get_ipython", lambda: shell)
+    ran_on: list[threading.Thread] = []
+    requests: list[PageRequest] = []
+
+    def apply(request: PageRequest) -> None:
+        ran_on.append(threading.current_thread())
+        requests.append(request)
+
+    visitor = threading.Thread(target=lambda: on_kernel_thread(apply, PageRequest(run="r9")))
+    visitor.start()
+    visitor.join(timeout=10)
+    assert not visitor.is_alive()  # it waited for the page to be built, then returned
+    assert ran_on == [holder["thread"]] and requests == [PageRequest(run="r9")]
+    holder["loop"].add_callback(holder["loop"].stop)
+    kernel.join(timeout=10)
+
+    monkeypatch.setattr(IPython, "get_ipython", lambda: None)  # outside a kernel
+    on_kernel_thread(apply, PageRequest(run="here"))
+    assert ran_on[-1] is threading.current_thread()
 
 
 def test_the_template_loads_only_a_local_bundle_named_by_the_notebook() -> None:

@@ -13,19 +13,20 @@ import polars as pl
 import pytest
 
 from titan_lib.dashboards import DASHBOARDS, dashboard_for_notebook, dashboard_url, dashboards_dir
-from titan_lib.dashboards.backtest_data import sweep_grid, with_drawdown
 from titan_lib.dashboards.catalog import get_dashboard
 from titan_lib.dashboards.layout import format_value, html_table
 from titan_lib.dashboards.pair_data import regime_spans
 from titan_lib.dashboards.request import parse_query
 from titan_lib.dashboards.serve import (
     JUPYTER_DATA,
+    TEAM_POOL,
     TEMPLATE,
     ServeOptions,
     voila_command,
     voila_environment,
 )
 from titan_lib.exceptions import NotFoundError, ParameterError
+from titan_lib.plots import sweep_grid, with_drawdown
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -92,12 +93,16 @@ def test_voila_runs_locally_with_stripped_sources_preheat_and_culling(tmp_path: 
         "--strip_sources=True",
         "--show_tracebacks=False",
         "--preheat_kernel=True",
-        "--pool_size=1",
+        f"--pool_size={TEAM_POOL}",
         "--MappingKernelManager.cull_idle_timeout=300",
         "--MappingKernelManager.cull_interval=30",
         "--token=s3cret",
+        "--Voila.identity_provider_class=titan_lib.dashboards.login.TitanIdentityProvider",
     ):
         assert flag in command, flag
+    assert TEAM_POOL >= 3  # three visitors within seconds each get a preheated page
+    public = voila_command(ServeOptions(folder=tmp_path, store="/s", host="0.0.0.0"))
+    assert "--Voila.ip=0.0.0.0" in public
     denied = [c.split("=", 1)[1] for c in command if "preheat_denylist" in c]
     assert sorted(denied) == ["backtest_report.ipynb", "index.ipynb", "live_signals.ipynb"]
     every = voila_command(ServeOptions(folder=tmp_path, store="/s"))
@@ -107,8 +112,8 @@ def test_voila_runs_locally_with_stripped_sources_preheat_and_culling(tmp_path: 
     env = voila_environment(options, base={"JUPYTER_PATH": "/other", "PATH": "/bin"})
     assert env["TITAN_STORE"] == "/abs/store"
     assert env["JUPYTER_PATH"].split(":") == [str(JUPYTER_DATA), "/other"]
-    template = JUPYTER_DATA / "voila" / "templates" / TEMPLATE / "index.html.j2"
-    assert "http" not in template.read_text(), "the page template must not load remote files"
+    for page in (JUPYTER_DATA / "voila" / "templates" / TEMPLATE).iterdir():  # nothing remote
+        assert "http:" not in page.read_text() and "https:" not in page.read_text(), page.name
 
 
 @pytest.mark.parametrize(
@@ -188,6 +193,168 @@ def test_tables_escape_text_and_format_numbers() -> None:
     frame = pl.DataFrame({"pair": ["<b>KO</b>/PEP"], "pnl": [1234567.891], "q": [math.nan]})
     html = html_table(frame)
     assert "&lt;b&gt;KO&lt;/b&gt;/PEP" in html and "<b>KO" not in html
-    assert "1,234,568" in html and "<td>-</td>" in html
-    assert format_value(0.012345) == "0.01235"
+    assert "<td>$1,234,567.89</td>" in html and "<td>-</td>" in html
+    assert "<th>P&amp;L</th>" in html  # column names in words
+    assert "max-height" not in html  # no scrolling box: the page prints whole
+    assert format_value(0.012345) == "0.0123"
     assert format_value(None) == "-"
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "written"),
+    [
+        ("total_return", 0.123456, "12.35%"),
+        ("max_drawdown", -0.0871, "-8.71%"),
+        ("oos_total_return", 0.5, "50.00%"),
+        ("final_equity", 1234567.891, "$1,234,567.89"),
+        ("pnl", -2500.5, "-$2,500.50"),
+        ("sharpe", 1.23456, "1.23"),
+        ("n_trades", 1234, "1,234"),
+        ("avg_holding_days", 12.345, "12.3"),
+        ("pvalue", 3.2e-9, "<0.0001"),
+        ("qvalue", 0.04567, "0.0457"),
+        ("hedge_ratio", 1e-7, "0.0000"),
+        ("last_close", 123456.789, "123,456.79"),
+        ("anything_else", 2.5e10, "25,000,000,000.0000"),
+        ("pair", "KO/PEP", "KO/PEP"),
+        ("sharpe", math.inf, "-"),
+    ],
+)
+def test_numbers_are_written_for_people(column: str, value: object, written: str) -> None:
+    from titan_lib.plots.formatting import format_column_value
+
+    text = format_column_value(column, value)
+    assert text == written
+    assert "e+" not in text and "e-" not in text  # never scientific notation
+
+
+def test_column_names_are_words() -> None:
+    from titan_lib.plots.formatting import column_label
+    from titan_lib.plots.labels import METRIC_LABELS
+
+    assert column_label("max_drawdown") == METRIC_LABELS["max_drawdown"]
+    assert column_label("oos_sharpe") == "out-of-sample Sharpe"
+    assert column_label("is_total_return") == "in-sample total return"
+    assert column_label("exit_reason") == "exit reason"
+    assert column_label("pvalue") == "p-value" and column_label("pnl") == "P&L"
+
+
+def test_live_signals_say_plainly_when_prices_are_stale() -> None:
+    from titan_lib.dashboards.live_data import LiveSnapshot
+    from titan_lib.dashboards.live_signals import freshness_html
+
+    def snapshot(as_of: str, ledger: str) -> LiveSnapshot:
+        return LiveSnapshot(
+            signals=pl.DataFrame({"model": ["abc"], "as_of": [as_of]}),
+            positions=pl.DataFrame(),
+            pnl=pl.DataFrame(),
+            models={},
+            prices_updated=None,
+            ledger=ledger,
+            read_at="2026-11-30T08:00:00.123+00:00",
+        )
+
+    today = date(2026, 11, 30)
+    stale = freshness_html(snapshot("2022-12-30", "/srv/titan/ledger.sqlite"), today)
+    assert "stale" in stale and "2022-12-30" in stale and "1,431 days ago" in stale
+    assert "/srv/titan" not in stale  # never a server path
+    fresh = freshness_html(snapshot("2026-11-27", "no ledger at /srv/x.sqlite yet"), today)
+    assert "stale" not in fresh and "no orders placed yet" in fresh and "/srv" not in fresh
+
+
+def test_pair_chart_names_units_and_puts_regimes_in_the_legend() -> None:
+    from titan_lib.plots.pairs import AXIS_TITLES, REGIME_NAMES, pair_figure
+
+    days = [date(2024, 1, 1) + timedelta(days=i) for i in range(5)]
+    series = pl.DataFrame(
+        {
+            "date": days,
+            "y": [10.0, 11, 12, 11, 10],
+            "x": [20.0, 21, 22, 21, 20],
+            "spread": [0.1, 0.2, -0.1, 0.0, 0.1],
+            "zscore": [None, 1.0, -1.0, 0.5, 0.2],
+            "beta_static": [0.5] * 5,
+            "beta_kalman": [None, 0.4, 0.5, 0.6, 0.5],
+        }
+    )
+    fig = pair_figure(series, "KO", "PEP", 2.0, 0.5, [(days[1], days[2], 1), (days[3], days[4], 2)])
+    titles = [fig.layout[f"yaxis{'' if i == 1 else i}"].title.text for i in range(1, 5)]
+    assert titles == list(AXIS_TITLES)
+    legend = [t.name for t in fig.data if t.showlegend is not False]
+    assert REGIME_NAMES[1] in legend and REGIME_NAMES[2] in legend
+    calm = pair_figure(series, "KO", "PEP", 2.0, 0.5)
+    assert not any(t.name in REGIME_NAMES for t in calm.data)
+
+
+def test_walk_forward_windows_without_trades_are_explained() -> None:
+    from titan_lib.dashboards.backtest_report import idle_windows_note
+
+    windows = pl.DataFrame({"test_start": ["2020-01-01", "2020-07-01"], "oos_n_trades": [3, 0]})
+    assert "1 of 2 test windows had no trades" in idle_windows_note(windows)
+    assert idle_windows_note(windows.with_columns(oos_n_trades=pl.lit(2))) == ""
+    assert idle_windows_note(None) == ""
+
+
+def test_sweep_runs_are_labelled_with_their_parameters_and_the_pipeline_run_preselected() -> None:
+    import dataclasses
+
+    from titan_lib.dashboards.runs import RunChoice, preselect, run_label, swept_parameters
+    from titan_lib.runner.record import RunRecord
+
+    base = RunRecord(
+        run_id="20261130T080000Z-aaaaaa",
+        notebook="05_backtest",
+        status="succeeded",
+        started_at="2026-11-30T08:00:00Z",
+        ended_at="2026-11-30T08:01:00Z",
+        duration_s=60.0,
+        parameters={"entry_z": 2.0, "exit_z": 0.5, "start": "2020-01-01"},
+        code_version="x",
+        packages={},
+        host="h",
+        python="3.11",
+        store="s",
+        parent_id="sweep-123456",
+    )
+    other = dataclasses.replace(
+        base, run_id="r-bbbbbb", parameters={**base.parameters, "entry_z": 1.5}
+    )
+    assert swept_parameters([base, other]) == ("entry_z",)
+    assert run_label(other, ("entry_z",)).endswith(
+        "05_backtest · sweep 123456: entry_z=1.5 · bbbbbb"
+    )
+    step = dataclasses.replace(base, run_id="r-cccccc", step="backtest", parent_id="pipe")
+    assert "pipeline step backtest" in run_label(step)
+    choices = [
+        RunChoice("r-bbbbbb", "backtest", "05_backtest", "sweep"),
+        RunChoice("r-dddddd", "walk_forward", "06_walk_forward", "wf", pipeline=True),
+        RunChoice("r-cccccc", "backtest", "05_backtest", "step", pipeline=True),
+    ]
+    assert preselect(choices, None, kind="backtest").run_id == "r-cccccc"  # type: ignore[union-attr]
+    assert preselect(choices, None).run_id == "r-dddddd"  # type: ignore[union-attr]
+    assert preselect(choices, "r-bbb").run_id == "r-bbbbbb"  # type: ignore[union-attr]
+
+
+def test_walk_forward_degradation_is_labelled_in_words() -> None:
+    import types
+
+    from titan_lib.dashboards.backtest_report import _degradation
+
+    view = types.SimpleNamespace(
+        degradation={
+            "objective": "sharpe",
+            "in_sample": 1.23456,
+            "out_of_sample": 0.5,
+            "is_minus_oos": 0.73456,
+            "oos_over_is": 0.405,
+            "windows": 7,
+        }
+    )
+    cards = _degradation(view)  # type: ignore[arg-type]
+    assert cards == {
+        "in-sample Sharpe": "1.23",
+        "out-of-sample Sharpe": "0.50",
+        "in-sample minus out-of-sample Sharpe": "0.73",
+        "out-of-sample / in-sample Sharpe": "0.41",
+        "windows that traded": "7",
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -9,16 +10,23 @@ from datetime import UTC, datetime
 import pytest
 
 from titan_lib.core.execution.broker import BrokerUnavailableError, Execution
+from titan_lib.core.execution.errors import (
+    IdempotencyConflictError,
+    ModelRetiredError,
+    RiskRejectedError,
+    StalePricesError,
+)
 from titan_lib.core.execution.ledger_sqlite import SQLiteLedger
 from titan_lib.core.execution.models import KillSwitch, OrderRequest
 from titan_lib.core.execution.paper import PaperBroker
 from titan_lib.core.execution.risk import RiskLimits, market_open, new_york_time
 from titan_lib.core.execution.service import ExecutionService, TradePlan
-from titan_lib.core.http_errors import IdempotencyConflictError, RiskRejectedError
 from titan_lib.core.prices import latest_prices
 from titan_lib.stores import open_store
 
 PAIRS = {"m-ko-pep": ("KO", "PEP"), "m-xom-cvx": ("XOM", "CVX")}
+SAMPLE_AGE = 100_000
+"""The sample's prices end in 2022: every order here relaxes the price-age limit."""
 
 
 @pytest.fixture(scope="module")
@@ -35,13 +43,15 @@ def _planner(store):
 
     def plan(request: OrderRequest, current):
         y, x = PAIRS[request.model_id]
-        prices = {s: latest_prices(store, s, n=1).last_close for s in (y, x)}
+        tails = {s: latest_prices(store, s, n=1) for s in (y, x)}
+        prices = {s: tail.last_close for s, tail in tails.items()}
         side = request.target_position if request.target_position is not None else 1
         half = request.notional / 2
         return TradePlan(
             target_position=side,
             target_quantities={y: side * half / prices[y], x: -side * half / prices[x]},
             prices=prices,
+            price_dates={s: tail.last_date for s, tail in tails.items()},
         )
 
     return plan
@@ -52,7 +62,7 @@ def _service(price_store, tmp_path, limits=None, broker=None, ledger=None, **kw)
     return ExecutionService(
         ledger=ledger or SQLiteLedger(tmp_path / "ledger.sqlite"),
         broker=broker or PaperBroker(store, slippage_bps=5),
-        limits=limits or RiskLimits(market_hours="always"),
+        limits=limits or RiskLimits(market_hours="always", max_price_age_sessions=SAMPLE_AGE),
         planner=_planner(store),
         last_price=lambda s: latest_prices(store, s, n=1).last_close,
         **kw,
@@ -116,9 +126,17 @@ def test_kill_switch_refuses_new_orders_but_replays_old_ones(price_store, tmp_pa
 @pytest.mark.parametrize(
     ("limits", "request_kw", "rule"),
     [
-        (RiskLimits(market_hours="always", max_pair_notional=5_000), {}, "max_pair_notional"),
         (
-            RiskLimits(market_hours="always", price_band_pct=1.0),
+            RiskLimits(
+                market_hours="always", max_price_age_sessions=SAMPLE_AGE, max_pair_notional=5_000
+            ),
+            {},
+            "max_pair_notional",
+        ),
+        (
+            RiskLimits(
+                market_hours="always", max_price_age_sessions=SAMPLE_AGE, price_band_pct=1.0
+            ),
             {"expected_prices": {"KO": 1.0}},
             "price_band",
         ),
@@ -137,12 +155,18 @@ def test_risk_rules_reject_and_name_the_rule(
 
 def test_total_notional_and_open_pairs_limits(price_store, tmp_path) -> None:
     service = _service(
-        price_store, tmp_path, limits=RiskLimits(market_hours="always", max_total_notional=15_000)
+        price_store,
+        tmp_path,
+        limits=RiskLimits(
+            market_hours="always", max_price_age_sessions=SAMPLE_AGE, max_total_notional=15_000
+        ),
     )
     assert service.place_order("a", "key-p1", _request()).order.status == "filled"
     second = service.place_order("a", "key-p2", _request(model="m-xom-cvx"))
     assert second.order.rule == "max_total_notional"
-    service.limits = RiskLimits(market_hours="always", max_open_pairs=1)
+    service.limits = RiskLimits(
+        market_hours="always", max_price_age_sessions=SAMPLE_AGE, max_open_pairs=1
+    )
     third = service.place_order("a", "key-p3", _request(model="m-xom-cvx"))
     assert third.order.rule == "max_open_pairs"
     closing = service.place_order("a", "key-p4", _request(target=0))
@@ -152,7 +176,10 @@ def test_total_notional_and_open_pairs_limits(price_store, tmp_path) -> None:
 def test_market_hours_policy(price_store, tmp_path) -> None:
     saturday = datetime(2024, 6, 8, 15, 0, tzinfo=UTC).timestamp()
     service = _service(
-        price_store, tmp_path, limits=RiskLimits(market_hours="regular"), clock=lambda: saturday
+        price_store,
+        tmp_path,
+        limits=RiskLimits(market_hours="regular", max_price_age_sessions=SAMPLE_AGE),
+        clock=lambda: saturday,
     )
     outcome = service.place_order("alice", "key-weekend", _request())
     assert outcome.order.rule == "market_hours"
@@ -163,6 +190,84 @@ def test_market_hours_policy(price_store, tmp_path) -> None:
     assert not market_open(datetime(2024, 1, 8, 14, 29, tzinfo=UTC))
     assert not market_open(datetime(2024, 1, 8, 21, 0, tzinfo=UTC))
     assert new_york_time(datetime(2024, 3, 10, 7, 0, tzinfo=UTC)).hour == 3  # DST starts
+    # An exchange holiday on a weekday: Independence Day 2024, 11:00 New York.
+    holiday = datetime(2024, 7, 4, 15, 0, tzinfo=UTC).timestamp()
+    service.clock = lambda: holiday
+    assert service.place_order("alice", "key-holiday", _request()).order.rule == "market_hours"
+
+
+def test_stale_prices_are_refused_before_anything_is_recorded(price_store, tmp_path) -> None:
+    last = latest_prices(open_store(price_store), "KO", n=1).last_date
+    assert last == "2022-12-28"  # a Wednesday; sessions follow on 29 and 30 December
+    one_session = datetime(2022, 12, 29, 21, 0, tzinfo=UTC).timestamp()  # 16:00 EST close
+    # Monday 2 January 2023 is a holiday (New Year observed): still 2 sessions old.
+    two_sessions = datetime(2023, 1, 2, 18, 0, tzinfo=UTC).timestamp()
+    limits = RiskLimits(market_hours="always", max_price_age_sessions=1)
+    service = _service(price_store, tmp_path, limits=limits, clock=lambda: two_sessions)
+    with pytest.raises(StalePricesError) as refused:
+        service.place_order("alice", "key-stale", _request())
+    assert refused.value.details["age_sessions"] == 2
+    assert refused.value.details["last_date"] == "2022-12-28"
+    assert refused.value.details["latest_session"] == "2022-12-30"
+    assert service.ledger.list_orders() == [] and service.ledger.positions() == []
+    service.clock = lambda: one_session
+    assert service.place_order("alice", "key-fresh", _request()).order.status == "filled"
+
+
+def test_retired_model_is_close_only_and_read_from_the_store(price_store, tmp_path) -> None:
+    from titan_lib.core.model_registry import Retirement
+
+    markers: dict[str, Retirement] = {}
+    service = _service(price_store, tmp_path, retirement_of=markers.get)
+    assert service.place_order("a", "open-1", _request(target=1)).order.status == "filled"
+    markers["m-ko-pep"] = Retirement("m-ko-pep", "2026-11-30T00:00:00+00:00", "decayed")
+    before = (service.ledger.list_orders(), service.ledger.positions())
+    for key, request in [
+        ("flip-1", _request(target=-1)),
+        ("more-1", _request(target=1, notional=20_000.0)),
+    ]:
+        with pytest.raises(ModelRetiredError) as refused:
+            service.place_order("a", key, request)
+        assert refused.value.details == {
+            "model_id": "m-ko-pep",
+            "retired_at": "2026-11-30T00:00:00+00:00",
+            "reason": "decayed",
+        }
+        assert "decayed" in refused.value.message
+    assert (service.ledger.list_orders(), service.ledger.positions()) == before
+    reduced = service.place_order("a", "reduce-1", _request(target=1, notional=4_000.0))
+    assert reduced.order.status == "filled"
+    closed = service.place_order("a", "close-1", _request(target=0))
+    assert closed.order.status == "filled"
+    assert all(
+        abs(p.quantity) < 1e-9 for p in service.ledger.positions() if p.model_id == "m-ko-pep"
+    )
+    with pytest.raises(ModelRetiredError):  # flat: any new exposure opens it again
+        service.place_order("a", "reopen-1", _request(target=1, notional=1_000.0))
+    assert service.place_order("a", "other-1", _request(model="m-xom-cvx")).order.status == (
+        "filled"
+    )
+
+
+def test_admission_rules_are_checked_again_on_the_locked_position(price_store, tmp_path) -> None:
+    """The position can move between the admission and the pair lock (another order on the
+    pair): the order is then recorded as rejected, naming the admission rule."""
+    from titan_lib.core.model_registry import Retirement
+
+    retired = Retirement("m-ko-pep", "2026-11-30T00:00:00+00:00", "decayed")
+    service = _service(price_store, tmp_path, retirement_of=lambda _: retired)
+    plan = service.planner
+    calls: list[int] = []
+
+    def moving(request, current):  # admission sees a close; the locked plan re-opens
+        calls.append(1)
+        closing = dataclasses.replace(request, target_position=0)
+        return plan(closing if len(calls) == 1 else request, current)
+
+    service.planner = moving
+    outcome = service.place_order("a", "race-1", _request(target=1))
+    assert outcome.order.status == "rejected" and outcome.order.rule == "model_retired"
+    assert service.ledger.positions() == [] and len(calls) == 2
 
 
 class CrashAfterBroker(SQLiteLedger):

@@ -36,7 +36,7 @@ def api(request, tmp_path, monkeypatch):
         bucket = request.getfixturevalue("s3_bucket")
         store = f"s3://{bucket}/store"
         copy_store_to(local, store)
-        from titan_lib.stores.ledger_dynamodb import DynamoDBLedger
+        from titan_lib.core.execution.ledger_dynamodb import DynamoDBLedger
 
         table = f"ledger-{uuid.uuid4().hex[:10]}"
         DynamoDBLedger.create_table(table)
@@ -303,7 +303,7 @@ def test_auth_attacks_get_401_and_missing_scopes_403(api, monkeypatch) -> None:
         ('{"model_id": "m", "notional": NaN}', "NaN"),
         ('{"model_id": "m", "notional": Infinity}', "Infinity"),
         ('{"model_id": "m", "notional": -Infinity}', "Infinity"),
-        ('{"model_id": "m", "notional": 1e999}', "finite"),
+        ('{"model_id": "m", "notional": 1e999}', "too large for a float"),
         ('{"model_id": "m", "notional": "100"}', "notional"),
         ('{"model_id": "m", "notional": -5}', "notional"),
         ('{"model_id": "m", "notional": 0}', "notional"),
@@ -316,8 +316,8 @@ def test_auth_attacks_get_401_and_missing_scopes_403(api, monkeypatch) -> None:
         ('{"model_id": "m", "notional": 100, "notional": 200}', "repeats"),
         ('{"notional": 100}', "model_id"),
         ('{"model_id": 7, "notional": 100}', "model_id"),
-        ("[1, 2]", "JSON object"),
-        ('{"model_id": "m",', "not valid JSON"),
+        ("[1, 2]", "not an object"),
+        ('{"model_id": "m",', "not JSON"),
         ("", "empty"),
     ],
 )
@@ -392,18 +392,34 @@ def test_logs_are_json_with_request_id_and_principal_and_no_token(api) -> None:
     assert bearer not in buffer.getvalue() and SECRET not in buffer.getvalue()
 
 
-def test_schedule_refreshes_the_snapshot_and_model_events_drop_warm_caches(api) -> None:
+def test_schedule_refreshes_the_snapshot_and_model_events_drop_warm_caches(
+    api, monkeypatch
+) -> None:
     client, ids, store, runtime = api
     from titan_lib.core.model_registry import retire
     from titan_lib.stores import open_store, read_json
 
+    scheduled = client.events.generate_cw_event(
+        source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
+    )
+    # a health check that cannot run is reported; the snapshot is stored all the same
+    monkeypatch.setenv("TITAN_BROKEN_MODEL_POLICY", "sell-everything")
+    failed = client.lambda_.invoke("refresh_signals", scheduled).payload
+    assert failed["signals"] == 2 and "TITAN_BROKEN_MODEL_POLICY" in failed["health"]["failed"]
+    monkeypatch.delenv("TITAN_BROKEN_MODEL_POLICY")
     result = client.lambda_.invoke(
         "refresh_signals",
         client.events.generate_cw_event(
             source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
         ),
     )
-    assert result.payload == {"signals": 2, "errors": 0}
+    # the health check runs first; the sample's 2022 prices are stale today: a warning
+    assert result.payload == {
+        "signals": 2,
+        "errors": 0,
+        "health": {"healthy": 0, "warning": 2, "broken": 0, "error": 0},
+        "retired": [],
+    }
     snapshot = read_json(open_store(store), "signals/snapshot/latest.json")
     assert sorted(s["model_id"] for s in snapshot["signals"]) == sorted(ids)
     before = _json(client.http.get("/models", headers=_auth()))["models"]

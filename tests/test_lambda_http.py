@@ -5,17 +5,23 @@ from __future__ import annotations
 
 import json
 import threading
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import schemathesis
 import yaml
-from conftest import free_port, wait_for_port
-from fixtures.lambda_world import LAMBDAS, lambda_env, load_app, token, world_store
+from fixtures.lambda_world import (
+    LAMBDAS,
+    http_call,
+    lambda_env,
+    load_app,
+    serve,
+    token,
+    world_store,
+)
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 REPO = Path(__file__).resolve().parents[1]
@@ -27,40 +33,18 @@ def live(tmp_path_factory):
     """A threaded local server on 127.0.0.1 with a local store and a SQLite ledger."""
     tmp = tmp_path_factory.mktemp("live")
     store, ids = world_store(tmp, REPO / ".cache")
-    env = lambda_env(str(store), str(tmp / "ledger.sqlite"))
-    mp = pytest.MonkeyPatch()
-    for key, value in env.items():
-        mp.setenv(key, value)
-    load_app()
-    from chalicelib.runtime import reset_runtime, runtime
+    with serve(lambda_env(str(store), str(tmp / "ledger.sqlite"))) as url:
+        from chalicelib.runtime import runtime
 
-    from titan_lib.cli.lambdas import local_server
-
-    reset_runtime()
-    port = free_port()
-    server = local_server("127.0.0.1", port)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    wait_for_port(port)
-    yield f"http://127.0.0.1:{port}", ids, runtime
-    server.shutdown()
-    reset_runtime()
-    mp.undo()
+        yield url, ids, runtime
 
 
-def _call(url: str, method: str = "GET", body: dict | None = None, headers: dict | None = None):
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, dict(response.headers), json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, dict(exc.headers), json.loads(exc.read())
+_call = http_call
 
 
-def _auth(scopes: str = "signals:read orders:write admin", sub: str = "trader") -> dict:
+def _auth(
+    scopes: str = "signals:read research:read orders:write admin", sub: str = "trader"
+) -> dict:
     return {"Authorization": f"Bearer {token(scopes, sub=sub)}"}
 
 
@@ -160,12 +144,21 @@ def test_api_conforms_to_openapi(live) -> None:
     schema = schemathesis.openapi.from_path(str(OPENAPI))
     headers = _auth(sub="fuzzer")
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 10
+    assert len(operations) == 25
+    jobs_headers = _auth("jobs:write", sub="fuzzer")
     for operation in operations:
-        # Evaluation also needs ascending dates, equal lengths and the model's symbols:
-        # rules a schema cannot state, refused with a 400 in the one error shape.
-        excluded = [positive_data_acceptance] if operation.path == "/signals/evaluate" else []
-        _fuzz(operation, url, headers, excluded)
+        # Evaluation also needs ascending dates, equal lengths and the model's symbols, and
+        # preferences a bounded size and depth: rules a schema cannot state, refused with a
+        # 400 in the one error shape.
+        bounded = ("/signals/evaluate", "/principals/{sub}/limits")
+        # A list's cursor is valid only as handed out by the same list, and prices need
+        # start <= end.
+        bounded += ("/symbols", "/symbols/{symbol}/prices", "/scans", "/pairs", "/backtests")
+        # A job names a notebook of the catalog with parameters of its declared types.
+        bounded += ("/jobs",)
+        excluded = [positive_data_acceptance] if operation.path in bounded else []
+        jobs = operation.path.startswith("/jobs")
+        _fuzz(operation, url, jobs_headers if jobs else headers, excluded)
 
 
 def _fuzz(operation, url: str, headers: dict, excluded: list) -> None:
@@ -177,3 +170,56 @@ def _fuzz(operation, url: str, headers: dict, excluded: list) -> None:
         case.call_and_validate(base_url=url, headers=headers, excluded_checks=excluded)
 
     conforms()
+
+
+def hostile_json(max_depth: int = 40) -> st.SearchStrategy[bytes]:
+    """Raw JSON texts built to break parsers: deep nesting (arrays and objects, past the
+    parser's recursion limit too), integers beyond the float range and the int-string
+    limit, non-finite literals, and strings with control characters or a trailing newline."""
+    huge_int = st.integers(309, 6000).map(lambda n: "9" * n)
+    literal = st.sampled_from(["NaN", "Infinity", "-Infinity", "1e400", "-1e999", "1E+309"])
+    nasty_text = st.text(
+        alphabet=st.characters(codec="utf-8", categories=("Cc", "Cs", "Lu", "Nd")), max_size=8
+    ).map(lambda s: json.dumps(s + "\n"))
+    scalar = st.one_of(huge_int, literal, nasty_text, st.integers().map(str))
+
+    def nest(depth_and_scalar: tuple[int, str, bool]) -> str:
+        depth, inner, arrays = depth_and_scalar
+        return (
+            "[" * depth + inner + "]" * depth
+            if arrays
+            else '{"a": ' * depth + inner + ("}" * depth)
+        )
+
+    nested = st.tuples(st.integers(1, max_depth), scalar, st.booleans()).map(nest)
+    very_deep = st.integers(2_000, 200_000).map(lambda d: "[" * d + "]" * d)
+    value = st.one_of(scalar, nested, very_deep)
+    field = st.sampled_from(
+        ["model_id", "notional", "expected_prices", "prices", "position", "on", "reason"]
+    )
+    body = st.lists(st.tuples(field, value), min_size=1, max_size=3, unique_by=lambda p: p[0])
+    return body.map(lambda pairs: ("{" + ", ".join(f'"{k}": {v}' for k, v in pairs) + "}").encode())
+
+
+def test_nested_and_huge_numeric_bodies_are_refused_in_the_error_shape(live) -> None:
+    """No hostile body gives a 5xx or writes anything, on every route that takes a body."""
+    url, _, runtime = live
+    ledger = runtime().ledger
+    before = (ledger.list_orders(), ledger.positions(), ledger.kill_switch())
+    headers = {**_auth(sub="hostile"), "Idempotency-Key": "hostile-bodies-01"}
+
+    @given(raw=hostile_json(), path=st.sampled_from(["/orders", "/signals/evaluate"]))
+    @settings(
+        max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
+    def refused(raw: bytes, path: str) -> None:
+        status, _, body = _call(f"{url}{path}", "POST", raw=raw, headers=headers)
+        assert status == 400, (status, body, raw[:200])
+        assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}
+        status, _, body = _call(
+            f"{url}/admin/kill-switch", "POST", raw=raw, headers=_auth(sub="hostile")
+        )
+        assert status == 400, (status, body, raw[:200])
+
+    refused()
+    assert (ledger.list_orders(), ledger.positions(), ledger.kill_switch()) == before

@@ -20,7 +20,7 @@ def ledger(request, tmp_path) -> Ledger:
 
         return SQLiteLedger(tmp_path / "ledger.sqlite")
     request.getfixturevalue("moto_endpoint")
-    from titan_lib.stores.ledger_dynamodb import DynamoDBLedger
+    from titan_lib.core.execution.ledger_dynamodb import DynamoDBLedger
 
     return DynamoDBLedger.create_table(f"ledger-{uuid.uuid4().hex[:10]}")
 
@@ -139,18 +139,35 @@ def test_pair_lock_is_exclusive_with_a_lease(ledger: Ledger) -> None:
     assert ledger.pair_holder("m1") is None
 
 
-def test_rate_windows_count_per_principal(ledger: Ledger) -> None:
-    counts = [ledger.count_request("alice", 600, 60) for _ in range(3)]
-    assert counts == [1, 2, 3]
-    assert ledger.count_request("bob", 600, 60) == 1
-    assert ledger.count_request("alice", 660, 60) == 1
+def test_rate_window_slides_per_principal(ledger: Ledger) -> None:
+    admitted = [ledger.admit_request("alice", 600.0 + i, 3, 60).admitted for i in range(4)]
+    assert admitted == [True, True, True, False]
+    refused = ledger.admit_request("alice", 650.0, 3, 60)
+    assert not refused.admitted and refused.retry_after == pytest.approx(10.0)
+    assert ledger.admit_request("bob", 650.0, 3, 60).admitted
+    # The first admission (t=600) leaves the window at t=660; the refusals took no slot.
+    assert not ledger.admit_request("alice", 659.9, 3, 60).admitted
+    assert ledger.admit_request("alice", 660.0, 3, 60).admitted
+    assert not ledger.admit_request("alice", 660.5, 3, 60).admitted
 
 
-def test_concurrent_rate_counts_are_not_lost(sqlite_ledger: Ledger) -> None:
+def test_no_window_edge_lets_more_than_the_limit_through(ledger: Ledger) -> None:
+    """A burst at the end of one minute and another at the start of the next: a fixed
+    window admits twice the limit within two seconds; the sliding window admits the limit."""
+    times = [59.0 + 0.1 * i for i in range(10)] + [60.0 + 0.1 * i for i in range(10)]
+    times += [60.0 * k + 0.7 * i for k in range(2, 5) for i in range(12)]
+    admitted = [t for t in times if ledger.admit_request("edge", t, 5, 60).admitted]
+    for start in admitted:
+        assert sum(start <= t < start + 60 for t in admitted) <= 5
+    assert admitted[:5] == times[:5]
+
+
+def test_concurrent_admissions_are_not_lost(sqlite_ledger: Ledger) -> None:
     ledger = sqlite_ledger
     with ThreadPoolExecutor(8) as pool:
-        counts = list(pool.map(lambda _: ledger.count_request("carol", 0, 60), range(24)))
-    assert sorted(counts) == list(range(1, 25))
+        outcomes = list(pool.map(lambda i: ledger.admit_request("carol", i, 20, 60), range(24)))
+    assert sum(o.admitted for o in outcomes) == 20
+    assert sorted(len(o.stamps) for o in outcomes if o.admitted) == list(range(1, 21))
 
 
 def test_kill_switch_state_round_trips(ledger: Ledger) -> None:
@@ -164,8 +181,8 @@ def test_kill_switch_state_round_trips(ledger: Ledger) -> None:
 
 
 def test_open_ledger_by_uri(tmp_path, monkeypatch) -> None:
-    from titan_lib.core.execution.ledger import open_ledger
     from titan_lib.core.execution.ledger_sqlite import SQLiteLedger
+    from titan_lib.core.execution.ledgers import open_ledger
 
     assert isinstance(open_ledger(f"sqlite://{tmp_path / 'a.sqlite'}"), SQLiteLedger)
     monkeypatch.setenv("TITAN_STORE", str(tmp_path / "store"))

@@ -14,6 +14,7 @@ import pytest
 
 from titan_lib.runner import inspect_parameters, load_pipeline, validate_parameters
 from titan_lib.runner.parameter_files import load_parameter_file
+from titan_lib.runner.result_schemas import RESULT_SCHEMAS
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("0*.ipynb"))
@@ -53,6 +54,57 @@ def test_notebook_is_committed_clean(path: Path) -> None:
     assert any("save_results(" in c.source for c in nb.cells if c.cell_type == "code"), (
         f"{path.name} writes no results sidecar"
     )
+
+
+def saved_names(path: Path) -> tuple[list[str], list[str], list[str]]:
+    """The value keys, table names and summary keys of a notebook's ``save_results`` call,
+    read from its source (an f-string key as a template: ``f"q <= {max_q}"`` is
+    ``"q <= {max_q}"``)."""
+    import nbformat
+
+    def template_part(part: ast.expr) -> str:
+        if isinstance(part, ast.FormattedValue):
+            return "{" + ast.unparse(part.value) + "}"
+        assert isinstance(part, ast.Constant)
+        return str(part.value)
+
+    def keys(node: ast.expr | None) -> list[str]:
+        assert isinstance(node, ast.Dict), f"{path.name}: save_results takes dict literals"
+        found = []
+        for key in node.keys:
+            if isinstance(key, ast.Constant):
+                found.append(str(key.value))
+            elif isinstance(key, ast.JoinedStr):
+                found.append("".join(map(template_part, key.values)))
+        return found
+
+    nb = nbformat.read(path, as_version=4)
+    calls = [
+        node
+        for cell in nb.cells
+        if cell.cell_type == "code" and "save_results(" in cell.source
+        for node in ast.walk(ast.parse(cell.source))
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "save_results"
+    ]
+    assert len(calls) == 1, f"{path.name}: one save_results call"
+    (call,) = calls
+    named = {k.arg: k.value for k in call.keywords}
+    return keys(call.args[0]), keys(named.get("tables")), keys(named.get("summary"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_save_results_names_what_the_notebooks_schema_requires(path: Path) -> None:
+    """A fast, static check of the contract; the executed notebooks' results are checked
+    against the same schemas in ``tests/test_notebooks_run.py``."""
+    schema = RESULT_SCHEMAS[path.stem]
+    values, tables, summary = saved_names(path)
+    assert [t.name for t in schema.tables] == tables
+    assert [v for v in schema.values if v not in values] == []
+    assert [k for k in schema.summary if k not in summary] == []
+
+
+def test_every_notebook_has_a_result_schema() -> None:
+    assert list(RESULT_SCHEMAS) == EXPECTED
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

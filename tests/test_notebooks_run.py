@@ -22,6 +22,8 @@ from titan_lib.runner import (
     run_notebook,
 )
 from titan_lib.runner.parameter_files import resolve_notebook
+from titan_lib.runner.result_schemas import RESULT_SCHEMAS
+from titan_lib.runner.results import validate_results
 from titan_lib.stores import open_store
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,6 +64,21 @@ def test_demo_pipeline_runs_every_notebook(demo: tuple[PipelineResult, str]) -> 
     for record in records:
         assert record.succeeded and "results.json" in record.files and "report.html" in record.files
         assert record.parameters  # the quick profile's values were injected and recorded
+
+
+def test_every_steps_results_fit_its_notebooks_schema(demo: tuple[PipelineResult, str]) -> None:
+    """What each notebook saves holds every table, column, value and summary key that the
+    next steps and the dashboards read (:mod:`titan_lib.runner.result_schemas`)."""
+    result, store = demo
+    checked = []
+    for step in result.steps:
+        assert step.run_id is not None, step.name
+        results = load_results(step.run_id, store)
+        schema = validate_results(results)  # raises, naming the notebook and what is missing
+        assert schema.notebook == results.notebook
+        assert set(results.tables) >= {t.name for t in schema.tables}
+        checked.append(schema.notebook)
+    assert checked == list(RESULT_SCHEMAS)
 
 
 def test_ingest_and_scan_sidecars(demo: tuple[PipelineResult, str]) -> None:
@@ -108,6 +125,13 @@ def test_analysis_regimes_and_backtest_follow_the_scans_top_pair(
     sweep = backtest.table("sweep")
     assert sweep.height == 3 * 2 * 2  # quick grid: entry x exit x window
     assert backtest.values["best"]["sharpe"] == pytest.approx(sweep["sharpe"].fill_nan(None).max())
+    # out of sample by construction: the hedge saw only days before the first traded day
+    fit = backtest.values["hedge_fit"]
+    assert backtest.values["sample"] == "out-of-sample" and fit["method"] == "ols-formation"
+    assert fit["formation_end"] < str(backtest.table("equity")["date"][0])
+    assert backtest.values["best_sample"] == "in-sample"
+    assert 0.0 <= backtest.values["overfitting"]["deflated_sharpe"] <= 1.0
+    assert regimes.values["fit"] == "walk-forward" and regimes.values["sample"] == "out-of-sample"
 
 
 def test_walk_forward_sidecar(demo: tuple[PipelineResult, str]) -> None:
@@ -119,27 +143,82 @@ def test_walk_forward_sidecar(demo: tuple[PipelineResult, str]) -> None:
     assert chosen == set(wf.table("selections")["pair"].to_list())
 
 
-def test_scans_top_pair_is_published_with_the_backtests_rule(
+def test_publish_runs_the_gate_and_labels_any_override(
     demo: tuple[PipelineResult, str],
 ) -> None:
     _, store = demo
     top = step_results(demo, "scan").values["top_pair"]
     best = step_results(demo, "backtest").values["best"]
     publish = step_results(demo, "publish")
-    assert top["qvalue"] <= 0.25  # the quick profile's approval threshold
-    by_pair = {m["pair"]: m for m in publish.values["models"]}
-    assert top["pair"] in by_pair
-    model = get_model(by_pair[top["pair"]]["model_id"], store)
-    assert (model.y, model.x) == (top["y"], top["x"])
-    assert model.beta == pytest.approx(top["hedge_ratio"])
-    assert (model.rules.entry, model.rules.exit, model.zscore.window) == (
-        best["entry"],
-        best["exit"],
-        best["window"],
-    )
-    assert model.provenance.run_id == publish.run_id
+    assert publish.values["model_ids"], "the demo publishes a model"
+    judged = {c["pair"]: c for c in publish.values["candidates"]}
+    assert top["pair"] in judged
+    for c in judged.values():
+        names = [k["name"] for k in c["criteria"]]
+        assert names[:3] == ["qvalue", "hedge_ratio", "half_life"] and "pbo" in names
+        assert c["failed"] == [k["name"] for k in c["criteria"] if not k["passed"]]
+        assert c["details"]["walk_forward"]["sample"] == "out-of-sample"
+        assert "supports_gate" in c["details"]["regime_gate"]  # the quick profile gates
+    summary = publish.values["gate_summary"]
+    for entry in publish.values["models"]:
+        model = get_model(entry["model_id"], store)
+        assert model.approval is not None and model.approval.status == entry["approval"]
+        assert model.provenance.run_id == publish.run_id
+        assert [c.name for c in model.approval.failed] == judged[entry["pair"]]["failed"]
+        if model.approval.status == "override":
+            assert model.approval.override is not None
+            assert "demo on the bundled sample data" in model.approval.override.reason
+            assert "published under override" in summary
+    if not publish.values["passed"]:
+        # no pair passes on the bundled data: the best candidate, under a recorded override
+        assert summary.startswith("no candidate of") and publish.values["override"]["pairs"]
+        (entry,) = publish.values["models"]
+        assert entry["pair"] == top["pair"] and entry["approval"] == "override"
+        model = get_model(entry["model_id"], store)
+        assert (model.y, model.x) == (top["y"], top["x"])
+        assert model.beta == pytest.approx(top["hedge_ratio"])
+        assert (model.rules.entry, model.rules.exit, model.zscore.window) == (
+            best["entry"],
+            best["exit"],
+            best["window"],
+        )
+    else:
+        assert all(e["approval"] == "passed" for e in publish.values["models"])
     served = {m.model.model_id for m in list_models(store)}
     assert set(publish.values["model_ids"]) <= served
+
+
+def test_publish_without_override_publishes_only_what_passes(
+    demo: tuple[PipelineResult, str],
+) -> None:
+    """Run All with the notebook's defaults: a failing candidate is refused, not published."""
+    _, store = demo
+    before = {m.model.model_id for m in list_models(store)}
+    notebook = resolve_notebook("07_publish", root=REPO)
+    values = collect_parameters(
+        notebook,
+        profile="quick",
+        root=REPO,
+        values={
+            "scan_run_id": step_results(demo, "scan").run_id,
+            "backtest_run_id": step_results(demo, "backtest").run_id,
+            "override_reason": "",
+            "gate": "none",
+        },
+    )
+    record = run_notebook(notebook, values, store=store, progress=False)
+    results = load_results(record.run_id, store)
+    assert results.values["override"] is None
+    assert all(m["approval"] == "passed" for m in results.values["models"])
+    assert set(results.values["approved"]) == set(results.values["passed"])
+    for c in results.values["candidates"]:
+        assert c["criteria"][-1] == {
+            "name": "regime_gate", "value": None, "threshold": "no gate, or a gate that helps",
+            "passed": True,
+        }  # fmt: skip
+    if not results.values["passed"]:
+        assert results.values["models"] == [] and results.values["gate_summary"].startswith("no")
+        assert {m.model.model_id for m in list_models(store)} == before
 
 
 def test_html_report_shows_charts_without_code(demo: tuple[PipelineResult, str]) -> None:

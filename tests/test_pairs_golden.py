@@ -1,116 +1,101 @@
 """Golden tests: every pair of the 20 bundled stocks against statsmodels ``coint``.
 
-For each setting (full history and the last ten years; trend "c" and "ct"; autolag "aic"
-and None with maxlag 1) statsmodels is run once per pair, in two worker processes with one
-BLAS thread each. The lag statsmodels chose is read from the very ``adfuller`` call that
-``coint`` makes (a recording wrapper around it), so no second lag search is needed.
+Settings: full history and the last ten years; trend "c" and "ct"; autolag "aic" and None
+with maxlag 1. statsmodels' results for all 190 pairs under each setting are committed in
+``fixtures/golden/coint_reference.json`` (``fixtures/golden/make_reference.py`` regenerates
+them, and says when to). A few pairs are recomputed live on every run, so a change in
+statsmodels itself shows up here instead of going unnoticed behind the committed values.
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import replace
-from itertools import combinations
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import polars as pl
 import pytest
+from fixtures.golden.make_reference import (
+    N_SYMBOLS,
+    PAIRS,
+    REFERENCE,
+    SETTINGS,
+    WINDOWS,
+    golden_panels,
+    load_reference,
+    panel_digest,
+    setting_key,
+    statsmodels_coint,
+)
 
-from titan_lib.data import sample_prices
-from titan_lib.pairs import engle_granger, engle_granger_batch, price_panel
+from titan_lib.pairs import engle_granger, engle_granger_batch
 from titan_lib.pairs.panel import PricePanel
 
-pytestmark = pytest.mark.slow
-
-WINDOWS = {"full": None, "10y": 2520}
-SETTINGS = [
-    ("c", "aic", None),
-    ("c", None, 1),
-    ("ct", "aic", None),
-    ("ct", None, 1),
-]
-
-
-def _reference_worker(job: tuple[Any, ...]) -> list[tuple[float, float, int, float]]:
-    """statsmodels on a chunk of pairs: (coint t, coint p, adfuller lag, OLS slope)."""
-    import statsmodels.tsa.stattools._stattools as st
-    from statsmodels.regression.linear_model import OLS
-    from statsmodels.tsa.tsatools import add_trend
-    from threadpoolctl import threadpool_limits
-
-    values, pairs, trend, autolag, maxlag = job
-    original = st.adfuller
-    lags: list[int] = []
-
-    def recording_adfuller(*args: Any, **kwargs: Any) -> Any:
-        res = original(*args, store=True, **kwargs)
-        lags.append(int(res[-1].usedlag))
-        return res
-
-    out = []
-    st.adfuller = recording_adfuller
-    try:
-        with threadpool_limits(1):
-            for i, j in pairs:
-                y, x = values[:, i], values[:, j]
-                lags.clear()
-                tstat, pvalue, _ = st.coint(
-                    y, x, trend=trend, autolag=autolag, maxlag=maxlag, return_results=False
-                )
-                slope = OLS(y, add_trend(x[:, None], trend, prepend=False)).fit().params[0]
-                out.append((float(tstat), float(pvalue), lags[0], float(slope)))
-    finally:
-        st.adfuller = original
-    return out
+LIVE_PAIRS = [(0, 1), (9, 13), (18, 19)]
+"""Recomputed with statsmodels on every run: AAPL/AMD, KO/PEP, WMT/XOM."""
 
 
 @pytest.fixture(scope="module")
 def panels() -> dict[str, PricePanel]:
-    prices = sample_prices().filter(pl.col("symbol") != "SP500")
-    full = price_panel(prices, transform="log")
-    assert len(full.symbols) == 20 and not np.isnan(full.values).any()
-    n = WINDOWS["10y"]
-    assert n is not None
-    recent = replace(full, dates=full.dates[-n:], values=np.ascontiguousarray(full.values[-n:]))
-    return {"full": full, "10y": recent}
+    panels = golden_panels()
+    assert len(panels["full"].symbols) == N_SYMBOLS
+    assert not np.isnan(panels["full"].values).any()
+    assert panels["10y"].values.shape[0] == WINDOWS["10y"]
+    return panels
 
 
 @pytest.fixture(scope="module")
-def references(panels: dict[str, PricePanel]) -> dict[tuple[Any, ...], np.ndarray]:
-    """statsmodels results per (window, trend, autolag, maxlag): rows in pair order."""
-    pairs = list(combinations(range(20), 2))
-    chunks = [pairs[k::2] for k in range(2)]
-    jobs, keys = [], []
+def reference(panels: dict[str, PricePanel]) -> dict[str, Any]:
+    """The committed statsmodels rows, checked to belong to today's sample prices."""
+    reference = load_reference()
     for window, panel in panels.items():
-        for trend, autolag, maxlag in SETTINGS:
-            for chunk in chunks:
-                jobs.append((panel.values, chunk, trend, autolag, maxlag))
-                keys.append((window, trend, autolag, maxlag))
-    with ProcessPoolExecutor(2, mp_context=mp.get_context("spawn")) as pool:
-        results = list(pool.map(_reference_worker, jobs))
-    merged: dict[tuple[Any, ...], dict[tuple[int, int], Any]] = {}
-    for key, job, rows in zip(keys, jobs, results, strict=True):
-        merged.setdefault(key, {}).update(dict(zip(job[1], rows, strict=True)))
-    return {key: np.array([rows[p] for p in pairs]) for key, rows in merged.items()}
+        assert reference["digests"][window] == panel_digest(panel), (
+            f"the {window} panel changed since {REFERENCE.name} was made: "
+            "run tests/fixtures/golden/make_reference.py"
+        )
+    return reference
 
 
-@pytest.mark.parametrize("window", list(WINDOWS))
-@pytest.mark.parametrize(("trend", "autolag", "maxlag"), SETTINGS)
-def test_batch_equals_statsmodels_coint(
-    panels: dict[str, PricePanel],
-    references: dict[tuple[Any, ...], np.ndarray],
-    window: str,
-    trend: str,
-    autolag: str | None,
-    maxlag: int | None,
-) -> None:
+@dataclass(frozen=True)
+class Case:
+    """One window and setting: the panel, statsmodels' committed rows, the keywords."""
+
+    panel: PricePanel
+    ref: np.ndarray
+    trend: str
+    autolag: str | None
+    maxlag: int | None
+
+    def engle_granger(self, i: int, j: int) -> Any:
+        return engle_granger(
+            self.panel.values[:, i],
+            self.panel.values[:, j],
+            trend=self.trend,  # type: ignore[arg-type]
+            autolag=self.autolag,  # type: ignore[arg-type]
+            maxlag=self.maxlag,
+        )
+
+
+@pytest.fixture(
+    scope="module",
+    params=[(w, *s) for s in SETTINGS for w in WINDOWS],
+    ids=lambda p: "-".join(map(str, p[1:] + p[:1])),
+)
+def case(
+    request: pytest.FixtureRequest, panels: dict[str, PricePanel], reference: dict[str, Any]
+) -> Case:
+    """The reference block of one setting as floats, after checking its pair order."""
+    window, trend, autolag, maxlag = request.param
     panel = panels[window]
-    ref = references[(window, trend, autolag, maxlag)]
-    table = engle_granger_batch(panel, trend=trend, autolag=autolag, maxlag=maxlag)  # type: ignore[arg-type]
+    rows = reference["rows"][setting_key(window, trend, autolag, maxlag)]
+    assert [(r[0], r[1]) for r in rows] == [(panel.symbols[i], panel.symbols[j]) for i, j in PAIRS]
+    return Case(panel, np.array([r[2:] for r in rows], dtype=float), trend, autolag, maxlag)
+
+
+def test_batch_equals_statsmodels_coint(case: Case) -> None:
+    panel, ref = case.panel, case.ref
+    table = engle_granger_batch(panel, trend=case.trend, autolag=case.autolag, maxlag=case.maxlag)  # type: ignore[arg-type]
     assert table.height == 190
-    expected_pairs = [(panel.symbols[i], panel.symbols[j]) for i, j in combinations(range(20), 2)]
+    expected_pairs = [(panel.symbols[i], panel.symbols[j]) for i, j in PAIRS]
     assert list(zip(table["y"], table["x"], strict=True)) == expected_pairs
     assert table["reason"].null_count() == 190
     assert np.abs(table["tstat"].to_numpy() - ref[:, 0]).max() <= 1e-8
@@ -118,31 +103,35 @@ def test_batch_equals_statsmodels_coint(
     assert table["lag"].to_list() == ref[:, 2].astype(int).tolist()
     assert np.abs(table["hedge_ratio"].to_numpy() - ref[:, 3]).max() <= 1e-10
     assert (table["nobs"] == panel.values.shape[0]).all()
-    if autolag is not None:  # the search is not trivial: several different lags are chosen
+    if case.autolag is not None:  # the search is not trivial: several different lags are chosen
         assert len(set(ref[:, 2].astype(int).tolist())) >= 3
 
 
-@pytest.mark.parametrize("window", list(WINDOWS))
-@pytest.mark.parametrize(("trend", "autolag", "maxlag"), SETTINGS)
-def test_single_pair_function_equals_statsmodels_coint(
-    panels: dict[str, PricePanel],
-    references: dict[tuple[Any, ...], np.ndarray],
-    window: str,
-    trend: str,
-    autolag: str | None,
-    maxlag: int | None,
+def test_single_pair_function_equals_statsmodels_coint(case: Case) -> None:
+    for row, (i, j) in enumerate(PAIRS):
+        res = case.engle_granger(i, j)
+        assert abs(res.tstat - case.ref[row, 0]) <= 1e-8
+        assert abs(res.pvalue - case.ref[row, 1]) <= 1e-8
+        assert res.lag == int(case.ref[row, 2])
+        assert abs(res.hedge_ratio - case.ref[row, 3]) <= 1e-10
+
+
+def test_statsmodels_today_still_gives_the_committed_values(
+    case: Case, reference: dict[str, Any]
 ) -> None:
-    panel = panels[window]
-    ref = references[(window, trend, autolag, maxlag)]
-    for row, (i, j) in enumerate(combinations(range(20), 2)):
-        res = engle_granger(
-            panel.values[:, i],
-            panel.values[:, j],
-            trend=trend,
-            autolag=autolag,
-            maxlag=maxlag,  # type: ignore[arg-type]
-        )
-        assert abs(res.tstat - ref[row, 0]) <= 1e-8
-        assert abs(res.pvalue - ref[row, 1]) <= 1e-8
-        assert res.lag == int(ref[row, 2])
-        assert abs(res.hedge_ratio - ref[row, 3]) <= 1e-10
+    import statsmodels
+
+    job = (case.panel.values, LIVE_PAIRS, case.trend, case.autolag, case.maxlag)
+    live = np.array(statsmodels_coint(job))
+    committed = case.ref[[PAIRS.index(p) for p in LIVE_PAIRS]]
+    drift = (
+        f"statsmodels {statsmodels.__version__} differs from the {reference['statsmodels']} "
+        f"that made {REFERENCE.name}; check why, then run make_reference.py"
+    )
+    assert np.abs(live[:, :2] - committed[:, :2]).max() <= 1e-8, drift
+    assert live[:, 2].tolist() == committed[:, 2].tolist(), drift
+    assert np.abs(live[:, 3] - committed[:, 3]).max() <= 1e-10, drift
+    for (i, j), (tstat, pvalue, lag, slope) in zip(LIVE_PAIRS, live, strict=True):
+        res = case.engle_granger(i, j)
+        assert abs(res.tstat - tstat) <= 1e-8 and abs(res.pvalue - pvalue) <= 1e-8
+        assert res.lag == lag and abs(res.hedge_ratio - slope) <= 1e-10

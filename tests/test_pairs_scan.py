@@ -10,7 +10,14 @@ from titan_lib.cli import main
 from titan_lib.data import ingest_frame
 from titan_lib.data.synthetic import make_universe
 from titan_lib.exceptions import DataValidationError, NotFoundError, ParameterError
-from titan_lib.pairs import engle_granger, engle_granger_batch, list_scans, load_scan, scan
+from titan_lib.pairs import (
+    benjamini_hochberg,
+    engle_granger,
+    engle_granger_batch,
+    list_scans,
+    load_scan,
+    scan,
+)
 from titan_lib.stores import open_store, read_json
 
 
@@ -33,7 +40,14 @@ def test_scan_finds_planted_pairs_and_writes_the_store(
     table = result.pairs
     assert table.height == 30 * 29 // 2
     assert table["rank"].to_list() == list(range(1, table.height + 1))
-    assert table["qvalue"].to_list() == sorted(table["qvalue"].to_list())
+    tradable = table.filter(pl.col("tradable"))
+    assert tradable["rank"].to_list() == list(range(1, tradable.height + 1))  # tradable first
+    assert tradable["qvalue"].to_list() == sorted(tradable["qvalue"].to_list())
+    assert (table.filter(~pl.col("tradable"))["hedge_ratio"] <= 0).all()
+    assert table["pvalue"].to_list() == [
+        max(a, b) for a, b in zip(table["pvalue_yx"], table["pvalue_xy"], strict=True)
+    ]
+    assert set(table["direction"]) == {"symmetric"}
     for pair in uni.pairs:
         row = table.filter(pl.col("y") == pair.y, pl.col("x") == pair.x).row(0, named=True)
         assert row["qvalue"] < 0.05, row
@@ -58,10 +72,15 @@ def test_scan_finds_planted_pairs_and_writes_the_store(
     assert meta["counts"]["tested"] == table.height
     assert meta["universe"] == list(uni.symbols)
     assert meta["parameters"]["trend"] == "c"
+    assert meta["parameters"]["direction"] == "symmetric"
+    assert meta["pvalue_rule"].startswith("pvalue = max(pvalue_yx, pvalue_xy)")
+    assert meta["fdr"]["n_tests"] == meta["counts"]["universe_pairs"] == 435
+    assert meta["counts"]["tradable"] == tradable.height
     loaded = load_scan(result.scan_id, any_store)
     assert loaded.pairs.equals(table) and loaded.meta == result.meta
     listed = list_scans(any_store)
     assert listed["scan_id"].to_list() == [result.scan_id]
+    assert listed["direction"].to_list() == ["symmetric"]
     assert listed["q_below_0.05"][0] == found.height
 
 
@@ -85,10 +104,11 @@ def test_scan_on_a_dask_cluster_equals_the_local_run(tmp_path: object) -> None:
     )
     store = str(tmp_path) + "/store"  # type: ignore[operator]
     ingest_frame(prices, store=store)
-    settings = dict(store=store, chunk_size=8, both_directions=True, progress=False, write=False)
+    settings = dict(store=store, chunk_size=8, progress=False, write=False)
     local = scan(**settings)  # type: ignore[arg-type]
     on_cluster = scan(scheduler="local", **settings)  # type: ignore[arg-type]
-    assert local.pairs.height == 24 * 23
+    assert local.pairs.height == 24 * 23 // 2
+    assert local.pairs["pvalue_xy"].null_count() == 0
     assert on_cluster.pairs.equals(local.pairs)
     assert local.pairs.filter(pl.col("y") == "S0007")["nobs"].max() < 800
 
@@ -118,6 +138,13 @@ def test_prescreen_limits_the_pairs_tested(tmp_path: object) -> None:
     assert result.pairs["correlation"].null_count() == 0
     tested = set(zip(result.pairs["y"], result.pairs["x"], strict=True))
     assert {(p.y, p.x) for p in uni.pairs} <= tested  # planted legs are each other's best
+    # the q-values count every pair of the universe, the screened-out ones as p = 1
+    assert result.meta["fdr"]["n_tests"] == 20 * 19 // 2
+    p = result.pairs["pvalue"].to_numpy()
+    padded = np.concatenate([p, np.ones(190 - p.size)])
+    np.testing.assert_allclose(
+        result.pairs["qvalue"].to_numpy(), benjamini_hochberg(padded)[: p.size], rtol=1e-12
+    )
     dist = scan(store=store, prescreen="distance", top_k=3, progress=False, write=False)
     assert dist.pairs["distance"].null_count() == 0
 
@@ -164,7 +191,10 @@ def test_cli_scan_list_show(tmp_path: object, capsys: pytest.CaptureFixture[str]
     code, out, _ = run_cli(["pairs", "list", "--store", store], capsys)
     assert code == 0 and scan_id in out
     code, out, _ = run_cli(["pairs", "show", scan_id, "--store", store, "--top", "3"], capsys)
-    assert code == 0 and "trend=ct" in out and len(out.splitlines()) == 5
+    assert code == 0 and "trend=ct" in out and "direction=symmetric" in out
+    assert len(out.splitlines()) == 6
+    assert out.splitlines()[-1].startswith("pvalue = max(pvalue_yx, pvalue_xy)")
+    assert "over all 28 pairs of the universe" in out
     code, _, err = run_cli(["pairs", "show", "nope", "--store", store], capsys)
     assert code == 1 and err.startswith("error: no scan 'nope'")
     code, _, err = run_cli(["pairs", "scan", "S0000", "NOPE", "--store", store], capsys)

@@ -13,6 +13,7 @@ from statsmodels.tsa.regime_switching.markov_regression import MarkovRegression
 
 from titan_lib.core.regime_gate import (
     MarkovRegimeModel,
+    hamilton_step,
     markov_filter_step,
     realized_volatility_at,
 )
@@ -26,6 +27,7 @@ from titan_lib.regimes import (
     volatility_labels,
     volatility_regimes,
 )
+from titan_lib.regimes.kernels import hamilton_filter
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +37,7 @@ def sp500_returns() -> pl.DataFrame:
 
 @pytest.fixture(scope="module")
 def sp500_fit(sp500_returns):
-    return markov_regimes(sp500_returns, k_regimes=2)
+    return markov_regimes(sp500_returns, k_regimes=2, fit="full-sample")
 
 
 def share(frame: pl.DataFrame, start: date, end: date, expr: pl.Expr) -> float:
@@ -87,6 +89,34 @@ def test_filters_equal_statsmodels(sp500_returns, sp500_fit) -> None:
     assert np.mean(ours_filtered.argmax(1) == expected.argmax(1)) > 0.999
 
 
+@pytest.mark.parametrize("k", [2, 3, 4])
+def test_compiled_and_pure_hamilton_step_agree_on_random_models(k) -> None:
+    """The numba filter compiles the core step: both agree on random models and returns,
+    the pure step run on tuples and lists as the Lambda runs it."""
+    rng = np.random.default_rng(100 + k)
+    for _ in range(5):
+        transition = rng.dirichlet(np.ones(k), size=k)
+        initial = rng.dirichlet(np.ones(k))
+        means = rng.normal(0.0, 0.01, k)
+        variances = np.sort(rng.uniform(1e-5, 1e-3, k))
+        values = rng.normal(0.0, 0.02, 300)
+        values[::37] *= 25.0  # far tails: the log-space step must not underflow
+        compiled = hamilton_filter(values, means, variances, transition, initial)
+        rows: list[list[float]] = []
+        for t, value in enumerate(values):
+            out = [0.0] * k
+            previous = tuple(initial) if t == 0 else rows[-1]
+            hamilton_step(
+                previous, t > 0, float(value), tuple(means), tuple(variances),
+                tuple(tuple(row) for row in transition), out,
+            )  # fmt: skip
+            rows.append(out)
+        pure = np.array(rows)
+        assert np.isfinite(pure).all()
+        assert np.allclose(pure.sum(axis=1), 1.0, atol=1e-12)
+        assert np.max(np.abs(compiled - pure)) < 1e-12
+
+
 def simulate_regimes(n: int, seed: int, k: int = 2):
     rng = np.random.default_rng(seed)
     sigmas = np.array([0.006, 0.025, 0.05])[:k]
@@ -104,7 +134,7 @@ def simulate_regimes(n: int, seed: int, k: int = 2):
 @pytest.mark.parametrize("k", [2, 3])
 def test_planted_regimes_are_recovered(k) -> None:
     returns, states = simulate_regimes(3000, seed=7 + k, k=k)
-    fit = markov_regimes(returns, k_regimes=k)
+    fit = markov_regimes(returns, k_regimes=k, fit="full-sample")
     labels = fit.filtered.get_column("regime").to_numpy()
     assert np.mean(labels == states) > 0.85
     assert list(fit.model.variances) == sorted(fit.model.variances)
@@ -131,6 +161,25 @@ def test_walk_forward_filtered_probabilities_have_no_look_ahead(mode) -> None:
     before = pl.col("date") <= cut
     assert base.filtered.filter(before).equals(changed.filtered.filter(before))
     assert not base.filtered.filter(~before).equals(changed.filtered.filter(~before))
+
+
+def test_default_fit_is_walk_forward_and_has_no_look_ahead() -> None:
+    """The default call is causal; the full-sample fit (opt-in) is not, and says so."""
+    returns, _ = simulate_regimes(800, seed=23)
+    base = markov_regimes(returns)
+    assert base.smoothed_probabilities_plot_only is None
+    assert base.fits.height == 3 and base.fits.get_column("nobs").to_list() == [504, 630, 756]
+    assert base.filtered.get_column("regime").null_count() == 503
+    cut = returns.get_column("date")[600]
+    changed = markov_regimes(perturbed(returns, "return", cut, 3))
+    before = pl.col("date") <= cut
+    assert base.filtered.filter(before).equals(changed.filtered.filter(before))
+    full = markov_regimes(returns, fit="full-sample")
+    full_changed = markov_regimes(perturbed(returns, "return", cut, 3), fit="full-sample")
+    probs = [
+        f.filtered.filter(before).get_column("prob_1").to_numpy() for f in (full, full_changed)
+    ]
+    assert np.max(np.abs(probs[0] - probs[1])) > 1e-3
 
 
 def test_frozen_markov_filter_has_no_look_ahead(sp500_returns, sp500_fit) -> None:
@@ -194,7 +243,13 @@ def test_degenerate_and_bad_inputs() -> None:
     dates = pl.date_range(date(2020, 1, 1), date(2020, 12, 31), eager=True)
     flat = pl.DataFrame({"date": dates, "return": [0.0] * dates.len()})
     with pytest.raises(ConvergenceError, match="constant"):
+        markov_regimes(flat, fit="full-sample")
+    with pytest.raises(DataValidationError, match="min_train"):
         markov_regimes(flat)
+    with pytest.raises(ParameterError, match="full-sample"):
+        markov_regimes(flat, walk_forward=None)  # type: ignore[arg-type]
+    with pytest.raises(ParameterError, match="fit must be"):
+        markov_regimes(flat, fit="in-sample")  # type: ignore[arg-type]
     with pytest.raises(DataValidationError, match="constant"):
         volatility_regimes(flat, min_history=100)
     holes = flat.with_columns(
@@ -217,7 +272,7 @@ def test_poor_fits_warn_rather_than_return_nan() -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            fit = markov_regimes(one_regime)
+            fit = markov_regimes(one_regime, fit="full-sample")
         except ConvergenceError:
             return  # a clear error is acceptable too
     probs = fit.filtered.select("prob_0", "prob_1").to_numpy()

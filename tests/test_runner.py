@@ -189,3 +189,116 @@ def test_missing_run_and_unknown_notebook_give_clear_errors(local_store: str) ->
         read_record(open_store(local_store), "nope")
     with pytest.raises(NotFoundError, match="notebook 'no_such_notebook' not found"):
         resolve_notebook("no_such_notebook", root=FIXTURES.parent)
+
+
+def test_a_mistyped_profile_names_the_profiles_that_exist(tmp_path: Path) -> None:
+    from titan_lib.runner import collect_parameters, load_pipeline
+
+    params = tmp_path / "params.yaml"
+    params.write_text("x: 3\nprofiles:\n  quick: {n: 2}\n  full: {n: 9}\n")
+    assert collect_parameters(SIDECAR, profile="quick", files=[params]) == {"x": 3, "n": 2}
+    with pytest.raises(ParameterError) as info:
+        collect_parameters(SIDECAR, profile="quik", files=[params])
+    assert "unknown profile 'quik' for notebook sidecar" in info.value.message
+    assert info.value.message.endswith("full, quick")
+
+    pipeline = tmp_path / "pipeline.yaml"
+    pipeline.write_text(yaml.safe_dump({"profile": "quik", "steps": [{"notebook": str(SIDECAR)}]}))
+    with pytest.raises(ParameterError, match="unknown profile 'quik'; the steps' parameter"):
+        load_pipeline(pipeline, root=tmp_path)
+
+
+def test_an_unwritable_store_stops_a_pipeline_before_anything_runs(
+    tmp_path: Path, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import jupyter_client.manager
+
+    from titan_lib.exceptions import StoreError
+    from titan_lib.runner import load_pipeline, run_pipeline, run_sweep
+
+    started: list[str] = []
+    monkeypatch.setattr(
+        jupyter_client.manager.KernelManager,
+        "start_kernel",
+        lambda self, **kw: started.append(self.kernel_name),
+    )
+    pipeline = tmp_path / "pipeline.yaml"
+    pipeline.write_text(yaml.safe_dump({"steps": [{"notebook": str(SIDECAR)}]}))
+    loaded = load_pipeline(pipeline, root=tmp_path)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(StoreError, match=r"store .*a-file/store cannot be written, so nothing"):
+        run_pipeline(loaded, store=str(blocker / "store"), progress=False)
+    with pytest.raises(StoreError, match="no-such-bucket-titan"):
+        run_pipeline(loaded, store="s3://no-such-bucket-titan/store", progress=False)
+    with pytest.raises(StoreError, match="cannot be written, so nothing was run"):
+        run_sweep(SIDECAR, [{"x": 1.0}], store=str(blocker / "store"))
+    assert started == []
+
+
+def test_runs_that_cannot_start_leave_a_failed_record(local_store: str, tmp_path: Path) -> None:
+    from titan_lib.runner import load_pipeline, run_pipeline
+
+    doc = json.loads(SIDECAR.read_text())
+    doc["metadata"]["kernelspec"]["name"] = "no-such-kernel"
+    orphan = tmp_path / "orphan.ipynb"
+    orphan.write_text(json.dumps(doc))
+    with pytest.raises(NotFoundError, match="Jupyter kernel 'no-such-kernel' is not installed"):
+        run_notebook(orphan, {"x": 2.0}, store=local_store, progress=False)
+    (record,) = list_records(open_store(local_store))
+    assert record.status == "failed" and record.notebook == "orphan"
+    assert record.parameters == {"x": 2.0}
+    assert record.error is not None and "did not start" in record.error.message
+
+    pipeline = tmp_path / "pipeline.yaml"
+    pipeline.write_text(
+        yaml.safe_dump(
+            {
+                "steps": [
+                    {"name": "make", "notebook": str(SIDECAR)},
+                    {
+                        "name": "use",
+                        "notebook": str(CONSUMER),
+                        "inputs": {"upstream_run_id": "make.run_id", "total": "make.absent"},
+                    },
+                ]
+            }
+        )
+    )
+    result = run_pipeline(load_pipeline(pipeline, root=tmp_path), store=local_store, progress=False)
+    assert [s.status for s in result.steps] == ["succeeded", "failed"]
+    failed = read_record(open_store(local_store), result.steps[1].run_id or "")
+    assert failed.step == "use" and failed.parent_id == result.pipeline_id
+    assert failed.error is not None
+    assert "step use did not start: " in failed.error.message
+    assert "no result 'absent'" in failed.error.message
+
+
+def test_kernels_talk_over_unix_sockets_in_the_notebook_folder(
+    local_store: str, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """No plain-TCP warning from the kernel between progress bars; nothing shared."""
+    import os
+
+    doc = json.loads(SIDECAR.read_text())
+    doc["cells"].append(
+        {
+            "cell_type": "code",
+            "execution_count": None,
+            "id": "report-cwd",
+            "metadata": {},
+            "outputs": [],
+            "source": "from titan_lib.runner import save_results\n"
+            "save_results({'cwd': os.getcwd()})",
+        }
+    )
+    copy = tmp_path / "where" / "sidecar.ipynb"
+    copy.parent.mkdir()
+    copy.write_text(json.dumps(doc))
+    before = os.getcwd()
+    record = run_notebook(copy, {}, store=local_store, progress=True, progress_label="step one")
+    assert os.getcwd() == before
+    assert load_results(record.run_id, local_store).values["cwd"] == str(copy.parent)
+    err = capfd.readouterr().err
+    assert "without encryption" not in err
+    assert "step one" in err  # the progress bar carries the step's name

@@ -115,11 +115,42 @@ def test_cli_errors_are_one_line_messages(
     code, _, err = titan(["run", notebook, "-p", "x", "--store", local_store], capsys)
     assert code == 1 and "-p needs a NAME and a VALUE" in err
 
+    code, _, err = titan(["run", notebook, "--profile", "quik", "--store", local_store], capsys)
+    assert code == 1 and err.startswith("error: unknown profile 'quik' for notebook sidecar")
+
+    empty = f"{local_store}-empty"
+    code, out, _ = titan(["runs", "list", "--store", empty], capsys)
+    assert code == 0
+    assert f"`titan pipeline parameters/pipelines/demo.yaml --store {empty}`" in out
+
+
+def _kernel_says(connection_file: Path, code: str) -> str:
+    """What ``code`` prints in the kernel behind ``connection_file``."""
+    from jupyter_client import BlockingKernelClient
+
+    client = BlockingKernelClient()
+    client.load_connection_file(str(connection_file))
+    client.start_channels()
+    printed: list[str] = []
+    try:
+        client.wait_for_ready(timeout=60)
+        client.execute_interactive(
+            code,
+            timeout=60,
+            output_hook=lambda msg: printed.append(msg["content"].get("text", "")),
+        )
+    finally:
+        client.stop_channels()
+    return "".join(printed)
+
 
 def test_lab_serves_notebooks_with_the_titan_kernel(tmp_path: Path) -> None:
+    import os
+
     port = free_port()
     token = "titan-test-token"
     repo = Path(__file__).resolve().parents[1]
+    store = tmp_path / "lab-store"
     proc = subprocess.Popen(
         [
             str(Path(sys.executable).parent / "titan"),
@@ -129,6 +160,8 @@ def test_lab_serves_notebooks_with_the_titan_kernel(tmp_path: Path) -> None:
             "--no-browser",
             "--token",
             token,
+            "--store",
+            str(store),
         ],
         cwd=repo,
         stdout=subprocess.DEVNULL,
@@ -146,7 +179,26 @@ def test_lab_serves_notebooks_with_the_titan_kernel(tmp_path: Path) -> None:
             ).read()
         )
         names = {item["name"] for item in contents["content"]}
-        assert names == {p.name for p in (repo / "notebooks").iterdir()}
+        # JupyterLab hides dot-folders (caches a kernel may leave), as a file browser does
+        shown = {p.name for p in (repo / "notebooks").iterdir() if not p.name.startswith(".")}
+        assert names == shown
+
+        # a kernel started as JupyterLab starts one reads the store given to `titan lab`
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/kernels",
+            data=b"{}",
+            method="POST",
+            headers={"Authorization": f"token {token}", "Content-Type": "application/json"},
+        )
+        kernel = json.loads(urllib.request.urlopen(request, timeout=60).read())
+        assert kernel["name"] == "titan"
+        connection = Path(os.environ["JUPYTER_RUNTIME_DIR"]) / f"kernel-{kernel['id']}.json"
+        said = _kernel_says(
+            connection,
+            "import os\nfrom titan_lib.config import store_uri\n"
+            "print(os.environ['TITAN_STORE'], store_uri())",
+        )
+        assert said.split() == [str(store), str(store)]
     finally:
         proc.terminate()
         proc.wait(timeout=30)

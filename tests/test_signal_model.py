@@ -233,12 +233,14 @@ def run_cli(args: list[str]) -> int:
 
 
 def test_cli_models(local_store, tmp_path, capsys) -> None:
-    model = make_model()
     path = tmp_path / "model.json"
-    path.write_text(model.to_json())
-    assert run_cli(["models", "publish", str(path), "--store", local_store]) == 0
-    assert f"published: {model.model_id}" in capsys.readouterr().out
-    assert run_cli(["models", "publish", str(path), "--store", local_store]) == 0
+    path.write_text(make_model().to_json())
+    publish_args = ["models", "publish", str(path), "--override", "fixture", "--store", local_store]
+    assert run_cli(publish_args) == 0  # no gate evidence in the file: only under an override
+    (model_id,) = list_model_ids(local_store)
+    assert f"published: {model_id}" in capsys.readouterr().out
+    model = get_model(model_id, local_store)
+    assert run_cli(publish_args) == 0
     assert "already published" in capsys.readouterr().out
     assert run_cli(["models", "list", "--store", local_store]) == 0
     out = capsys.readouterr().out
@@ -257,3 +259,31 @@ def test_cli_models(local_store, tmp_path, capsys) -> None:
     assert "retired" in capsys.readouterr().out
     assert run_cli(["models", "show", "f" * 64, "--store", local_store]) == 1
     assert "no published model" in capsys.readouterr().err
+
+
+def test_pair_rule_derives_from_signal_rules_with_one_validation() -> None:
+    """The backtest's rule is the served rule with its time stop in bars; both reject the
+    same thresholds with the same message (one check)."""
+    from titan_lib.backtest.rules import PairRule
+    from titan_lib.core.state_machine import check_thresholds
+
+    served = SignalRules(entry=2.0, exit=0.5, stop=4.0, time_stop_half_lives=3.0)
+    rule = PairRule.from_signal_rules(served, ZScoreSpec.rolling(40), half_life=12.5)
+    assert (rule.entry, rule.exit, rule.stop, rule.max_hold) == (2.0, 0.5, 4.0, 37.5)
+    assert rule.zscore == ZScoreSpec.rolling(40)
+    untimed = PairRule.from_signal_rules(SignalRules(1.5, 0.0), ZScoreSpec.rolling(20))
+    assert untimed.max_hold == math.inf and untimed.stop == math.inf
+    with pytest.raises(ParameterError, match="half-life"):
+        PairRule.from_signal_rules(served, ZScoreSpec.rolling(40), half_life=None)
+    for entry, exit_, stop in [
+        (1.0, 1.5, 4.0), (2.0, -0.1, 4.0), (2.0, 0.5, 2.0), (0.0, 0.0, 4.0),
+        (math.nan, 0.5, 4.0), (math.inf, 0.5, math.inf), (2.0, 0.5, math.nan),
+    ]:  # fmt: skip
+        with pytest.raises(ParameterError) as served_error:
+            SignalRules(entry=entry, exit=exit_, stop=stop)
+        with pytest.raises(ParameterError) as backtest_error:
+            PairRule(entry=entry, exit=exit_, stop=stop)
+        with pytest.raises(ParameterError) as shared:
+            check_thresholds(entry, exit_, stop)
+        assert served_error.value.message == backtest_error.value.message
+        assert backtest_error.value.message == shared.value.message

@@ -80,3 +80,44 @@ def test_missing_bucket_is_a_clear_error(moto_endpoint: str) -> None:
     store = open_store("s3://no-such-bucket-titan/prefix")
     with pytest.raises(StoreError, match="bucket 'no-such-bucket-titan' does not exist"):
         store.read_bytes("x.json")
+
+
+def test_temp_files_of_a_killed_write_are_ignored_then_swept(local_store: str) -> None:
+    """A writer killed (SIGKILL) between the temp write and the rename leaves a hidden
+    temp file: it is never listed or read as an object, and the first write of a store
+    opened later deletes it once it is older than any live write."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from titan_lib.stores.local import ORPHAN_AGE_SECONDS, LocalObjectStore
+
+    open_store(local_store).write_bytes("models/a.json", b"old")
+    code = (
+        "import os, time\n"
+        "from titan_lib.stores.local import LocalObjectStore\n"
+        "os.replace = lambda *a: time.sleep(600)\n"
+        f"LocalObjectStore({local_store!r}).write_bytes('models/a.json', b'new')\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code])
+    folder = Path(local_store) / "models"
+    deadline = time.monotonic() + 30
+    while not list(folder.glob(".a.json.*.tmp")):
+        assert time.monotonic() < deadline and child.poll() is None
+        time.sleep(0.02)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    (orphan,) = folder.glob(".a.json.*.tmp")
+    old = time.time() - ORPHAN_AGE_SECONDS - 60
+    os.utime(orphan, (old, old))
+    live = folder / ".b.json.live.tmp"  # a concurrent writer's file, seconds old
+    live.write_bytes(b"in flight")
+
+    store = LocalObjectStore(local_store)
+    assert store.list("models") == ["models/a.json"] and store.read_bytes("models/a.json") == b"old"
+    store.write_bytes("models/c.json", b"c")
+    assert not orphan.exists() and live.exists()
+    assert store.list("") == ["models/a.json", "models/c.json"]

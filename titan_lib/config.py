@@ -28,3 +28,21 @@ def store_uri(store: str | os.PathLike[str] | None = None) -> str:
     if store is not None:
         return os.fspath(store)
     return os.environ.get("TITAN_STORE") or DEFAULT_STORE
+
+
+def store_option(store: str | os.PathLike[str] | None = None) -> str:
+    """``" --store URI"`` to append to a command suggested to the user, so the command
+    works on the store the user is on; empty for the default ``./titan-data`` here.
+
+    Local paths are shown absolute (the command may be run from another folder).
+    """
+    import shlex
+    from pathlib import Path
+
+    uri = store_uri(store)
+    if not uri.startswith("s3://"):
+        path = Path(uri).expanduser().resolve()
+        if path == Path(DEFAULT_STORE).resolve():
+            return ""
+        uri = str(path)
+    return f" --store {shlex.quote(uri)}"

@@ -65,6 +65,13 @@ class StoreError(TitanError):
     code = "store_error"
 
 
+class UnavailableError(TitanError):
+    """Something the request needs cannot answer now (a reference file out of date, a
+    dependency down); the request itself was fine and may be retried later."""
+
+    code = "unavailable"
+
+
 class SchemaVersionError(TitanError):
     """A stored document has a schema version this code does not understand."""
 

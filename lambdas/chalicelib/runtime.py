@@ -17,17 +17,22 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable, Mapping
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar, cast
 
+from chalicelib.catalog import Catalog
 from titan_lib.core.auth import AuthSettings
 from titan_lib.core.execution.broker import Broker
-from titan_lib.core.execution.ledger import Ledger, open_ledger
+from titan_lib.core.execution.ledger import Ledger
+from titan_lib.core.execution.ledgers import open_ledger
+from titan_lib.core.execution.models import OrderRequest
 from titan_lib.core.execution.risk import RiskLimits
-from titan_lib.core.execution.service import ExecutionService
+from titan_lib.core.execution.service import ExecutionService, TradePlan
 from titan_lib.core.execution.throttle import RateLimit
-from titan_lib.exceptions import ParameterError
 from titan_lib.stores.objects import ObjectStore, open_store
+
+T = TypeVar("T")
 
 CACHE_GENERATION_KEY = "signals/cache-generation.json"
 """Bumped by the model-event handler; warm containers drop their caches when it changes."""
@@ -68,36 +73,44 @@ class Runtime:
 
     @cached_property
     def broker(self) -> Broker:
-        name = os.environ.get("TITAN_BROKER", "paper")
-        if name == "paper":
-            from titan_lib.core.execution.paper import PaperBroker
+        from titan_lib.core.serving.orders import open_broker
 
-            return PaperBroker(self.store, float(os.environ.get("TITAN_SLIPPAGE_BPS", "5")))
-        if name == "alpaca":
-            from titan_lib.core.execution.alpaca import AlpacaBroker, AlpacaSettings
+        return open_broker(self.store)
 
-            return AlpacaBroker(AlpacaSettings.from_env())
-        raise ParameterError(f"TITAN_BROKER must be paper or alpaca, got {name!r}")
+    @cached_property
+    def catalog(self) -> Catalog:
+        """Models, retirement markers and price tails, read through :meth:`cached`."""
+        return Catalog(self.store, self.cached)
 
     @cached_property
     def execution(self) -> ExecutionService:
-        from chalicelib.signals import last_close, plan_order
+        from titan_lib.core.model_registry import retirement
+        from titan_lib.core.serving.planning import plan_order
+
+        catalog = self.catalog
+
+        def plan(request: OrderRequest, current: Mapping[str, float]) -> TradePlan:
+            model = catalog.model(request.model_id)
+            tails = catalog.price_tails(model)
+            return plan_order(model, tails, request, current, catalog.retirement)
 
         return ExecutionService(
             ledger=self.ledger,
             broker=self.broker,
             limits=self.limits,
-            planner=lambda request, current: plan_order(self, request, current),
-            last_price=lambda symbol: last_close(self, symbol),
+            planner=plan,
+            last_price=catalog.last_close,
+            # read from the store on every order, never cached: retirement is immediate
+            retirement_of=lambda model_id: retirement(model_id, self.store),
         )
 
-    def cached(self, key: str, build: Any) -> Any:
+    def cached(self, key: str, build: Callable[[], T]) -> T:
         """``build()`` cached under ``key`` for ``cache_seconds`` (and until invalidated)."""
         now = time.monotonic()
         self._check_generation(now)
         hit = self.cache.get(key)
         if hit is not None and hit[0] > now:
-            return hit[1]
+            return cast(T, hit[1])
         value = build()
         self.cache[key] = (now + self.cache_seconds, value)
         return value

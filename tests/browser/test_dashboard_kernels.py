@@ -1,4 +1,8 @@
-"""No kernel leak: preheated pool plus idle-kernel culling keep the kernel count bounded."""
+"""No kernel leak: a page's kernel is shut down as soon as the page closes.
+
+Culling is set far beyond the test's length, so only the page's own shutdown request
+(Voila's unload beacon, which must pass the server's XSRF check) can free a kernel.
+"""
 
 from __future__ import annotations
 
@@ -13,14 +17,26 @@ pytest_plugins = ["harness"]
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 POOL_SIZE = 1
-CULL_IDLE = 20
-"""Longer than a page takes to connect its kernel on a busy machine: a kernel is culled only
-once its page is gone (or never connected) for this long."""
-CULL_INTERVAL = 2
+CULL_IDLE = 3600
+"""Longer than the test: a kernel freed during it was shut down by its page, not culled."""
+SHUTDOWN_SECONDS = 15.0
+"""A closed page's kernel is gone within this long (the server waits for the kernel to
+exit after asking it to shut down)."""
+POLL_SECONDS = 0.25
 LOADS = 20
 
 
-def test_twenty_page_loads_leave_only_the_pool(
+def wait_for_kernels(server: Any, at_most: int, seconds: float) -> int:
+    """Poll the server's kernel count until it is ``at_most`` or ``seconds`` pass."""
+    deadline = time.monotonic() + seconds
+    live = server.kernel_count()
+    while live > at_most and time.monotonic() < deadline:
+        time.sleep(POLL_SECONDS)
+        live = server.kernel_count()
+    return live
+
+
+def test_closed_pages_shut_their_kernels_down(
     tmp_path: Path, serve_dashboard: Any, browser: Any
 ) -> None:
     server = serve_dashboard(
@@ -31,25 +47,34 @@ def test_twenty_page_loads_leave_only_the_pool(
         str(POOL_SIZE),
         "--cull-idle-timeout",
         str(CULL_IDLE),
-        "--cull-interval",
-        str(CULL_INTERVAL),
     )
     assert server.kernel_count() == POOL_SIZE
     context = browser.new_context()
-    peak = 0
-    for _ in range(LOADS):
+    refused: list[str] = []
+    context.on(
+        "requestfinished",
+        lambda request: (
+            refused.append(request.url)
+            if "/voila/api/shutdown/" in request.url
+            and (response := request.response()) is not None
+            and response.status >= 400
+            else None
+        ),
+    )
+    for load in range(LOADS):
         page = context.new_page()
         page.goto(server.url("index"), timeout=120_000)
         page.wait_for_selector(".titan-dashboard.titan-ready", timeout=120_000)
-        # Closing without `beforeunload` sends no shutdown request: only culling frees it.
-        page.close(run_before_unload=False)
-        peak = max(peak, server.kernel_count())
+        # the page in use plus the pool being refilled
+        assert server.kernel_count() <= POOL_SIZE + 1
+        page.close(run_before_unload=True)
+        # the page's kernel goes when the page does; the pool's replacement may be starting
+        live = wait_for_kernels(server, POOL_SIZE + 1, SHUTDOWN_SECONDS)
+        assert live <= POOL_SIZE + 1, f"load {load + 1}: {live} kernels after the page closed"
     context.close()
-    assert peak >= POOL_SIZE
-    deadline = time.monotonic() + CULL_IDLE + 10 * CULL_INTERVAL + 60
-    live = server.kernel_count()
-    while live > POOL_SIZE and time.monotonic() < deadline:
-        time.sleep(CULL_INTERVAL)
-        live = server.kernel_count()
-    assert live <= POOL_SIZE, f"{live} kernels still alive after {LOADS} page loads"
-    assert peak <= POOL_SIZE + 1 or "Culling '" in server.log.read_text()
+    live = wait_for_kernels(server, POOL_SIZE, SHUTDOWN_SECONDS)
+    log = server.log.read_text()
+    assert not refused, f"shutdown requests refused: {refused}"
+    assert "_xsrf" not in log, "the server refused a page's shutdown request"
+    assert "Culling '" not in log
+    assert live == POOL_SIZE, f"{live} kernels alive right after {LOADS} pages closed"

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime
-from typing import Any, Literal
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -31,17 +31,19 @@ from titan_lib.backtest.result import (
     trades_frame,
 )
 from titan_lib.backtest.rules import PairRule
+from titan_lib.backtest.settings import (
+    DEFAULT_INIT_CASH,
+    BacktestSettings,
+    DateLike,
+    Engine,
+    settings_dict,
+)
 from titan_lib.backtest.simulate import simulate_nb
-from titan_lib.backtest.sizing import HedgeUnits, Sizing, make_sizing
+from titan_lib.backtest.sizing import HedgeUnits, Sizing
 from titan_lib.backtest.states import decided_states, spread_of, zscore_series
 from titan_lib.backtest.stats import stats_dict, stats_nb
 from titan_lib.core.state_machine import GATE_NO_ENTRY, GATE_OPEN
-from titan_lib.data.price_store import coerce_date
 from titan_lib.exceptions import DataValidationError, ParameterError
-
-Engine = Literal["vectorbt", "numba"]
-ENGINES: tuple[str, ...] = ("vectorbt", "numba")
-DateLike = date | datetime | str | None
 
 
 @dataclass(frozen=True)
@@ -82,91 +84,16 @@ class PairSpec:
         return f"{self.y}/{self.x}"
 
 
-@dataclass(frozen=True)
-class BookSettings:
-    """Validated settings shared by every pair of a run."""
-
-    sizing: tuple[Sizing, ...]
-    costs: Costs
-    init_cash: float
-    gross_cap: float
-    fill: FillPrice
-    start: date | None
-    end: date | None
-    flatten_at_end: bool
-    risk_free: float
-    engine: Engine
-
-
-def book_settings(
-    n_pairs: int,
-    *,
-    allocation: Sequence[float] | float | None,
-    notional: Sequence[float] | float | None,
-    hedge: HedgeUnits,
-    costs: Costs | None,
-    init_cash: float,
-    gross_cap: float,
-    fill: FillPrice,
-    start: DateLike,
-    end: DateLike,
-    flatten_at_end: bool,
-    risk_free: float,
-    engine: str,
-) -> BookSettings:
-    """Validate the shared settings of a run (nothing is computed before this passes)."""
-    if engine not in ENGINES:
-        raise ParameterError(
-            f"engine must be one of {', '.join(ENGINES)}, got {engine!r}", {"parameter": "engine"}
-        )
-    if fill not in ("auto", "close", "open"):
-        raise ParameterError(f"fill must be 'auto', 'close' or 'open', got {fill!r}")
-    costs = Costs() if costs is None else costs
-    if not isinstance(costs, Costs):
-        raise ParameterError(f"costs must be a Costs, got {type(costs).__name__}")
-    _check_positive("init_cash", init_cash)
-    if isinstance(gross_cap, bool) or not isinstance(gross_cap, int | float) or not gross_cap > 0:
-        raise ParameterError(f"gross_cap must be > 0 (inf for none), got {gross_cap!r}")
-    if isinstance(risk_free, bool) or not isinstance(risk_free, int | float):
-        raise ParameterError(f"risk_free must be a number, got {risk_free!r}")
-    if not math.isfinite(risk_free):
-        raise ParameterError(f"risk_free must be finite, got {risk_free!r}")
-    lo, hi = coerce_date(start, "start"), coerce_date(end, "end")
-    if lo is not None and hi is not None and hi < lo:
-        raise ParameterError(f"end {hi} is before start {lo}")
-    sizes = _per_pair("allocation", allocation, n_pairs) if allocation is not None else None
-    amounts = _per_pair("notional", notional, n_pairs) if notional is not None else None
-    if sizes is not None and amounts is not None:
-        raise ParameterError("give either allocation or notional, not both")
-    if amounts is not None:
-        sizing = tuple(make_sizing(a, None, hedge) for a in amounts)
-    else:
-        weights = sizes if sizes is not None else [1.0 / n_pairs] * n_pairs
-        sizing = tuple(make_sizing(None, w, hedge) for w in weights)
-    return BookSettings(
-        sizing=sizing,
-        costs=costs,
-        init_cash=float(init_cash),
-        gross_cap=float(gross_cap),
-        fill=fill,
-        start=lo,
-        end=hi,
-        flatten_at_end=bool(flatten_at_end),
-        risk_free=float(risk_free),
-        engine=engine,  # type: ignore[arg-type]
-    )
-
-
 def backtest_portfolio(
     prices: pl.DataFrame,
     pairs: Sequence[PairSpec],
     *,
-    allocation: Sequence[float] | float | None = None,
+    target_weight: Sequence[float] | float | None = None,
     notional: Sequence[float] | float | None = None,
     hedge: HedgeUnits = "log",
     gross_cap: float = math.inf,
     costs: Costs | None = None,
-    init_cash: float = 1_000_000.0,
+    init_cash: float = DEFAULT_INIT_CASH,
     fill: FillPrice = "auto",
     start: DateLike = None,
     end: DateLike = None,
@@ -177,6 +104,9 @@ def backtest_portfolio(
 ) -> BacktestResult:
     """Backtest several pairs in one cash account with per-pair capital and a gross cap.
 
+    Builds the :class:`~titan_lib.backtest.settings.BacktestSettings` of the keywords and
+    calls :func:`run_portfolio`.
+
     Parameters
     ----------
     prices
@@ -184,41 +114,62 @@ def backtest_portfolio(
         dates on which every leg has a close. Only dates up to ``end`` are read.
     pairs
         The pairs and their rules (:class:`PairSpec`).
-    allocation
+    target_weight
         Gross size of each pair's trade as a fraction of equity at the signal close (one
         value for all, or one per pair); default ``1 / len(pairs)`` each.
     notional
-        Instead of ``allocation``: a fixed gross size in currency per trade.
+        Instead of ``target_weight``: a fixed gross size in currency per trade.
     hedge
         Units of ``beta``: ``"log"`` (value ratio, spread of log prices) or ``"level"``
         (share ratio, spread of prices); see :mod:`titan_lib.backtest.sizing`.
-    gross_cap
-        New entries are scaled down so that the gross exposure stays at or below
-        ``gross_cap`` times equity (``inf``: no cap).
-    costs
-        Commission, slippage and borrow (:class:`Costs`); none by default.
-    init_cash
-        Starting equity in currency.
-    fill
-        Fill price of the next bar: ``"close"``, ``"open"`` or ``"auto"`` (the open when
-        every leg has one).
-    start, end
-        Trading window (inclusive). Bars before ``start`` only warm up the z-score; the
-        state machine starts flat at ``start``.
-    flatten_at_end
-        Close every position on the last bar (decided at the close before it).
+    gross_cap, costs, init_cash, fill, start, end, flatten_at_end, risk_free, engine
+        See :class:`~titan_lib.backtest.settings.BacktestSettings`. Bars before ``start``
+        only warm up the z-score; the state machine starts flat at ``start``.
     gate
         Optional regime gate: a frame of ``date`` and ``gate`` codes
         (:data:`~titan_lib.core.state_machine.GATE_OPEN` 0, ``GATE_NO_ENTRY`` 1,
         ``GATE_FLATTEN`` 2); a bar without a code blocks new entries.
-    risk_free
-        Annual risk-free rate for Sharpe and Sortino (simple, per day ``rf / 252``).
-    engine
-        ``"vectorbt"`` (default) or ``"numba"``; see the module docstring.
 
     Returns
     -------
     BacktestResult
+    """
+    settings = BacktestSettings.build(
+        target_weight=target_weight, notional=notional, hedge=hedge, costs=costs,
+        init_cash=init_cash, gross_cap=gross_cap, fill=fill, start=start, end=end,
+        flatten_at_end=flatten_at_end, risk_free=risk_free, engine=engine,
+    )  # fmt: skip
+    return run_portfolio(prices, pairs, settings, gate=gate)
+
+
+def run_portfolio(
+    prices: pl.DataFrame,
+    pairs: Sequence[PairSpec],
+    settings: BacktestSettings,
+    *,
+    gate: pl.DataFrame | None = None,
+) -> BacktestResult:
+    """Backtest several pairs in one cash account under validated ``settings``.
+
+    Parameters
+    ----------
+    prices
+        Long prices (``date``, ``symbol``, ``close``, optional ``open``).
+    pairs
+        The pairs and their rules (:class:`PairSpec`).
+    settings
+        Sizing, costs, account, fills and window (:class:`BacktestSettings`); recorded in
+        the result's ``settings["backtest"]``.
+    gate
+        Optional regime gate codes per date, as in :func:`backtest_portfolio`.
+
+    Raises
+    ------
+    ParameterError
+        No pairs, a pair that is not a :class:`PairSpec`, or sizes for another number of
+        pairs.
+    DataValidationError
+        Fewer than 3 bars with prices in the trading window.
     """
     pairs = list(pairs)
     if not pairs:
@@ -226,39 +177,33 @@ def backtest_portfolio(
     for spec in pairs:
         if not isinstance(spec, PairSpec):
             raise ParameterError(f"pairs must be PairSpec objects, got {type(spec).__name__}")
-    settings = book_settings(
-        len(pairs),
-        allocation=allocation,
-        notional=notional,
-        hedge=hedge,
-        costs=costs,
-        init_cash=init_cash,
-        gross_cap=gross_cap,
-        fill=fill,
-        start=start,
-        end=end,
-        flatten_at_end=flatten_at_end,
-        risk_free=risk_free,
-        engine=engine,
-    )
-    if settings.end is not None:
-        prices = prices.filter(pl.col("date") <= settings.end)
+    if not isinstance(settings, BacktestSettings):
+        raise ParameterError(f"settings must be a BacktestSettings, got {type(settings).__name__}")
+    sizing = settings.sizing.per_pair(len(pairs))
+    first_day, last_day = settings.first_day, settings.last_day
+    if last_day is not None:
+        prices = prices.filter(pl.col("date") <= last_day)
     legs = align_legs(prices, [s for spec in pairs for s in (spec.y, spec.x)], settings.fill)
     first = 0
-    if settings.start is not None:
-        first = int(np.searchsorted(legs.date_array(), np.datetime64(settings.start)))
+    if first_day is not None:
+        first = int(np.searchsorted(legs.date_array(), np.datetime64(first_day)))
     if legs.n - first < 3:
         raise DataValidationError(
             f"the trading window has {legs.n - first} bars with prices; need at least 3",
-            {"start": str(settings.start), "end": str(settings.end)},
+            {"start": str(first_day), "end": str(last_day)},
         )
     gates = gate_codes(gate, legs.dates)
     state = np.zeros((legs.n, len(pairs)), dtype=np.int64)
     reason = np.zeros((legs.n, len(pairs)), dtype=np.int64)
     for i, spec in enumerate(pairs):
-        pair_states(legs, i, spec, hedge, gates, first, state[:, i], reason[:, i])
+        pair_states(legs, i, spec, settings.sizing.hedge, gates, first, state[:, i], reason[:, i])
     return run_book(
-        legs.between(legs.dates[first], None), pairs, state[first:], reason[first:], settings
+        legs.between(legs.dates[first], None),
+        pairs,
+        state[first:],
+        reason[first:],
+        settings,
+        sizing,
     )
 
 
@@ -340,9 +285,11 @@ def run_book(
     pairs: Sequence[PairSpec],
     state: np.ndarray,
     reason: np.ndarray,
-    settings: BookSettings,
+    settings: BacktestSettings,
+    sizing: Sequence[Sizing],
 ) -> BacktestResult:
-    """Simulate decided states over the bars of ``legs`` and build the result."""
+    """Simulate decided states over the bars of ``legs`` (each pair sized by ``sizing``)
+    and build the result."""
     state = np.ascontiguousarray(state, dtype=np.int64).copy()
     reason = np.ascontiguousarray(reason, dtype=np.int64).copy()
     if settings.flatten_at_end and legs.n >= 2:
@@ -350,7 +297,6 @@ def run_book(
         state[-2:, :] = 0
         reason[-2, closing] = WINDOW_END
     costs = settings.costs
-    sizing = settings.sizing
     (shares, equity, borrow, orders, totals, tr_pair, tr_side, tr_entry, tr_exit, tr_pnl) = (
         simulate_nb(
             np.ascontiguousarray(legs.close),
@@ -398,7 +344,7 @@ def run_book(
             reason,
         ),
         stats=stats,
-        settings=run_settings(settings, legs, pairs),
+        settings=run_settings(settings, sizing, legs, pairs),
     )
 
 
@@ -422,41 +368,27 @@ def vectorbt_trade_pnl(
 
 
 def run_settings(
-    settings: BookSettings, legs: LegPrices, pairs: Sequence[PairSpec]
+    settings: BacktestSettings,
+    sizing: Sequence[Sizing],
+    legs: LegPrices,
+    pairs: Sequence[PairSpec],
 ) -> dict[str, Any]:
-    """The settings block of a result: convention, costs, sizing, engine."""
+    """The settings block of a result: convention, costs, sizing, engine, and the record
+    of the run's :class:`BacktestSettings` under ``"backtest"``."""
     return {
         "convention": f"signal at the close of t, fill at the {legs.fill_price} of t+1",
         "fill_price": legs.fill_price,
         "annualisation_days": TRADING_DAYS,
         "risk_free": settings.risk_free,
-        "costs": {
-            "commission_bps": settings.costs.commission_bps,
-            "commission_fixed": settings.costs.commission_fixed,
-            "slippage_bps": settings.costs.slippage_bps,
-            "borrow_bps": settings.costs.borrow_bps,
-        },
+        "costs": asdict(settings.costs),
         "sizing": [
             {"pair": spec.label, "mode": s.mode, "value": s.value, "hedge": s.hedge}
-            for spec, s in zip(pairs, settings.sizing, strict=True)
+            for spec, s in zip(pairs, sizing, strict=True)
         ],
         "gross_cap": settings.gross_cap,
         "init_cash": settings.init_cash,
         "engine": settings.engine,
         "start": str(legs.dates[0]),
         "end": str(legs.dates[-1]),
+        "backtest": settings_dict(settings),
     }
-
-
-def _per_pair(name: str, value: Sequence[float] | float, n: int) -> list[float]:
-    values = [value] * n if isinstance(value, int | float) else list(value)
-    if len(values) != n:
-        raise ParameterError(f"{name} has {len(values)} values for {n} pairs")
-    return values  # type: ignore[return-value]
-
-
-def _check_positive(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ParameterError(f"{name} must be a finite number, got {value!r}")
-    if value <= 0:
-        raise ParameterError(f"{name} must be > 0, got {value!r}")

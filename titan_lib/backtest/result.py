@@ -41,7 +41,8 @@ class BacktestResult:
     stats
         See :mod:`titan_lib.backtest.stats` for every definition.
     settings
-        The convention, costs, sizing and engine the run used.
+        The convention, costs, sizing and engine the run used; single-pair runs add
+        ``sample`` and ``hedge_fit`` (:func:`~titan_lib.backtest.pair.backtest_pair`).
     """
 
     equity: pl.DataFrame
@@ -49,6 +50,12 @@ class BacktestResult:
     trades: pl.DataFrame
     stats: dict[str, float]
     settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def sample(self) -> str:
+        """``"out-of-sample"`` when the hedge was estimated before the first traded bar,
+        ``"in-sample"`` otherwise (``settings["sample"]``; in-sample when unrecorded)."""
+        return str(self.settings.get("sample", "in-sample"))
 
     @property
     def final_equity(self) -> float:

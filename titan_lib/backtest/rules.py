@@ -2,7 +2,10 @@
 
 The rule is evaluated by the shared state machine (:mod:`titan_lib.core.state_machine`,
 compiled in :mod:`titan_lib.signals`) on the z-score of the spread; this module holds the
-validated parameters and the glue.
+validated parameters and the glue. A served model's rules
+(:class:`~titan_lib.core.signal_model.SignalRules`, time stop in half-lives) become a
+:class:`PairRule` (time stop in bars) with :meth:`PairRule.from_signal_rules`; both are
+checked by the one :func:`~titan_lib.core.state_machine.check_thresholds`.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from titan_lib.core.signal_model import SignalRules
+from titan_lib.core.state_machine import check_thresholds
 from titan_lib.core.zscore import ZScoreSpec
 from titan_lib.exceptions import ParameterError
 
@@ -41,29 +46,22 @@ class PairRule:
                 {"parameter": "zscore"},
             )
 
+    @classmethod
+    def from_signal_rules(
+        cls, rules: SignalRules, zscore: ZScoreSpec, half_life: float | None = None
+    ) -> PairRule:
+        """The backtest rule of a served model's rules: the same thresholds, the time stop
+        ``rules.time_stop_half_lives * half_life`` in bars (``inf`` when unset).
 
-def check_thresholds(entry: float, exit: float, stop: float, max_hold: float) -> None:
-    """Raise :class:`ParameterError` unless ``0 <= exit < entry < stop`` and ``max_hold >= 1``."""
-    for name, value in (("entry", entry), ("exit", exit), ("stop", stop), ("max_hold", max_hold)):
-        if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-            raise ParameterError(f"{name} must be a number, got {value!r}", {"parameter": name})
-    if not math.isfinite(entry) or entry <= 0:
-        raise ParameterError(
-            f"entry must be a finite z-score > 0, got {entry!r}", {"parameter": "entry"}
-        )
-    if exit < 0:
-        raise ParameterError(f"exit must be >= 0, got {exit!r}", {"parameter": "exit"})
-    if exit >= entry:
-        raise ParameterError(
-            f"exit ({exit!r}) must be below entry ({entry!r})", {"parameter": "exit"}
-        )
-    if stop <= entry:
-        raise ParameterError(
-            f"stop ({stop!r}) must be above entry ({entry!r}); use inf for no stop",
-            {"parameter": "stop"},
-        )
-    if max_hold < 1:
-        raise ParameterError(
-            f"max_hold must be >= 1 bar (inf for no time stop), got {max_hold!r}",
-            {"parameter": "max_hold"},
+        Raises
+        ------
+        ParameterError
+            A time stop without a finite half-life > 0, or a time stop under one bar.
+        """
+        return cls(
+            entry=rules.entry,
+            exit=rules.exit,
+            stop=rules.stop,
+            max_hold=rules.max_hold(half_life),
+            zscore=zscore,
         )

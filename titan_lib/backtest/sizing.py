@@ -16,6 +16,7 @@ equity at the signal-day close. Shares then stay constant until the trade is clo
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -47,37 +48,83 @@ class Sizing:
         return HEDGE_CODES[self.hedge]
 
 
-def make_sizing(notional: float | None, target_weight: float | None, hedge: str = "log") -> Sizing:
-    """Validate the sizing arguments of a backtest and return a :class:`Sizing`.
+@dataclass(frozen=True)
+class SizingSettings:
+    """How every pair of a run is sized: a weight of equity or a fixed notional, and the
+    units of the hedge ratio.
 
-    Exactly one of ``notional`` (currency units, > 0) and ``target_weight`` (fraction of
-    equity, > 0) may be given; with neither, ``target_weight=1.0``.
+    Parameters
+    ----------
+    target_weight
+        Gross size of each trade as a fraction of equity at the signal close (> 0): one
+        value for every pair or one per pair (stored as a tuple).
+    notional
+        Instead: a fixed gross size in currency per trade (> 0), one value or one per pair.
+    hedge
+        Units of ``beta``: ``"log"`` (value ratio) or ``"level"`` (share ratio).
+
+    With neither size, each of ``n`` pairs gets ``target_weight = 1 / n``.
 
     Raises
     ------
     ParameterError
-        Both given, a non-positive or non-finite size, or an unknown ``hedge``.
+        Both sizes given, a non-positive or non-finite size, or an unknown ``hedge``.
     """
-    if hedge not in HEDGE_CODES:
-        raise ParameterError(
-            f"hedge must be one of {sorted(HEDGE_CODES)}, got {hedge!r}", {"parameter": "hedge"}
-        )
-    if notional is not None and target_weight is not None:
-        raise ParameterError(
-            "give either notional or target_weight, not both",
-            {"parameter": "notional/target_weight"},
-        )
-    if notional is not None:
-        mode: SizeMode = "notional"
-        value = notional
-    else:
-        mode = "target_weight"
-        value = 1.0 if target_weight is None else target_weight
-    name = mode
+
+    target_weight: float | Sequence[float] | None = None
+    notional: float | Sequence[float] | None = None
+    hedge: HedgeUnits = "log"
+
+    def __post_init__(self) -> None:
+        if self.hedge not in HEDGE_CODES:
+            raise ParameterError(
+                f"hedge must be one of {sorted(HEDGE_CODES)}, got {self.hedge!r}",
+                {"parameter": "hedge"},
+            )
+        if self.notional is not None and self.target_weight is not None:
+            raise ParameterError(
+                "give either notional or target_weight, not both",
+                {"parameter": "notional/target_weight"},
+            )
+        for name in SIZE_CODES:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, Sequence) and not isinstance(value, str):
+                object.__setattr__(self, name, tuple(_size(name, v) for v in value))
+            else:
+                object.__setattr__(self, name, _size(name, value))
+
+    @property
+    def mode(self) -> SizeMode:
+        """``"notional"`` when a notional is given, else ``"target_weight"``."""
+        return "notional" if self.notional is not None else "target_weight"
+
+    def per_pair(self, n_pairs: int) -> tuple[Sizing, ...]:
+        """The :class:`Sizing` of each of ``n_pairs`` pairs.
+
+        Raises
+        ------
+        ParameterError
+            A per-pair size with another number of values than ``n_pairs``.
+        """
+        given = self.notional if self.notional is not None else self.target_weight
+        if given is None:
+            values: tuple[float, ...] = (1.0 / n_pairs,) * n_pairs
+        elif isinstance(given, int | float):
+            values = (float(given),) * n_pairs
+        else:
+            values = tuple(given)
+            if len(values) != n_pairs:
+                raise ParameterError(f"{self.mode} has {len(values)} values for {n_pairs} pairs")
+        return tuple(Sizing(mode=self.mode, value=v, hedge=self.hedge) for v in values)
+
+
+def _size(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ParameterError(f"{name} must be a number, got {value!r}", {"parameter": name})
     if not math.isfinite(value) or value <= 0:
         raise ParameterError(
             f"{name} must be a finite number > 0, got {value!r}", {"parameter": name}
         )
-    return Sizing(mode=mode, value=float(value), hedge=hedge)  # type: ignore[arg-type]
+    return float(value)

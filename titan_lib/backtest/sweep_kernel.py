@@ -33,13 +33,17 @@ def sweep_accounts_nb(
     slippage: float,
     borrow_daily: float,
     rf_annual: float,
+    returns_out: np.ndarray,
 ) -> np.ndarray:
     """Statistics (``(C, N_STATS)``) of the ``(n, C)`` decided ``states`` of one pair.
 
-    ``close`` and ``fill`` are the ``(n, 2)`` leg prices of the trading bars.
+    ``close`` and ``fill`` are the ``(n, 2)`` leg prices of the trading bars. When
+    ``returns_out`` has ``n - 1`` rows (else give it 0 rows), column ``c`` receives the
+    daily returns ``E_t / E_{t-1} - 1`` of combination ``c``'s equity.
     """
     n, n_combos = states.shape
     out = np.empty((n_combos, N_STATS))
+    keep_returns = returns_out.shape[0] == n - 1 and n > 1
     for c in prange(n_combos):
         book = np.empty((n, 1), dtype=np.int64)
         for t in range(n):
@@ -63,4 +67,8 @@ def sweep_accounts_nb(
             borrow_daily,
         )
         out[c, :] = stats_nb(sim[1], sim[7], sim[8], sim[9], sim[4], rf_annual)
+        if keep_returns:
+            equity = sim[1]
+            for t in range(1, n):
+                returns_out[t - 1, c] = equity[t] / equity[t - 1] - 1.0
     return out

@@ -22,25 +22,31 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
 import polars as pl
 
-from titan_lib.backtest.book import PairSpec, backtest_portfolio, book_settings
+from titan_lib.backtest.book import PairSpec, run_portfolio
 from titan_lib.backtest.costs import TRADING_DAYS, Costs
-from titan_lib.backtest.grid import make_grid
 from titan_lib.backtest.legs import FillPrice
+from titan_lib.backtest.pair import HedgeFit, PairBacktest, formation_hedge, run_pair
 from titan_lib.backtest.rules import PairRule
 from titan_lib.backtest.selection import Selector, engine_selector
+from titan_lib.backtest.settings import DEFAULT_INIT_CASH, BacktestSettings, settings_dict
 from titan_lib.backtest.sizing import HedgeUnits
 from titan_lib.backtest.stats import stats_dict, stats_nb
-from titan_lib.backtest.sweep import Objective, best_params, check_objective, sweep
+from titan_lib.backtest.sweep import Objective, SweepSettings, best_params, run_sweep
 from titan_lib.core.zscore import ZScoreSpec
 from titan_lib.exceptions import DataValidationError, ParameterError
+from titan_lib.signals.fit import GateSettings, fit_gate
+from titan_lib.signals.frame import pair_prices, spread_expr
+from titan_lib.signals.rules import gate_codes, gate_regimes
 
 WindowMode = Literal["rolling", "expanding"]
+GATE_MIN_TRAIN = 60
+"""Fewest training bars a gate comparison fits its regime model on."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,8 @@ class WalkForwardResult:
     degradation
         ``objective``, mean in-sample and out-of-sample values over windows with pairs,
         their difference ``is_minus_oos`` and ratio ``oos_over_is``.
+    settings
+        Record of the run's settings: ``windows``, ``selection``, ``sweep``, ``backtest``.
     """
 
     windows: pl.DataFrame
@@ -74,6 +82,65 @@ class WalkForwardResult:
     trades: pl.DataFrame
     stats: dict[str, float]
     degradation: dict[str, Any]
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WindowSettings:
+    """Walk-forward windows in bars: ``train`` bars to choose on, then ``test`` bars to
+    trade; ``mode`` ``"rolling"`` (every training window has ``train`` bars) or
+    ``"expanding"`` (it starts at the first bar).
+
+    Raises
+    ------
+    ParameterError
+        An unknown mode, ``train < 20`` or ``test < 3``.
+    """
+
+    train: int = 504
+    test: int = 126
+    mode: WindowMode = "rolling"
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("rolling", "expanding"):
+            raise ParameterError(f"mode must be 'rolling' or 'expanding', got {self.mode!r}")
+        for name, low in (("train", 20), ("test", 3)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ParameterError(f"{name} must be a whole number >= {low}, got {value!r}")
+
+    def bounds(self, n_bars: int) -> list[tuple[int, int, int, int]]:
+        """:func:`window_bounds` of ``n_bars`` bars."""
+        return window_bounds(n_bars, self.train, self.test, self.mode)
+
+
+@dataclass(frozen=True)
+class SelectionSettings:
+    """Which candidates of a training window are traded: at most ``max_pairs`` with
+    ``qvalue <= max_qvalue`` and ``half_life[0] <= half-life <= half_life[1]`` (bars).
+
+    Raises
+    ------
+    ParameterError
+        ``max_pairs < 1``, ``max_qvalue`` outside ``(0, 1]`` or an empty half-life range.
+    """
+
+    max_pairs: int = 5
+    max_qvalue: float = 0.05
+    half_life: tuple[float, float] = (1.0, 126.0)
+
+    def __post_init__(self) -> None:
+        value = self.max_pairs
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ParameterError(f"max_pairs must be a whole number >= 1, got {value!r}")
+        if not (isinstance(self.max_qvalue, int | float) and 0 < self.max_qvalue <= 1):
+            raise ParameterError(f"max_qvalue must be in (0, 1], got {self.max_qvalue!r}")
+        lo_hl, hi_hl = self.half_life
+        if not (0 <= lo_hl < hi_hl):
+            raise ParameterError(
+                f"half_life must be a range (low, high) with low < high, got {self.half_life!r}"
+            )
+        object.__setattr__(self, "half_life", (lo_hl, hi_hl))
 
 
 def window_bounds(
@@ -110,7 +177,7 @@ def walk_forward(
     hedge: HedgeUnits = "log",
     costs: Costs | None = None,
     gross_cap: float = 1.0,
-    init_cash: float = 1_000_000.0,
+    init_cash: float = DEFAULT_INIT_CASH,
     fill: FillPrice = "auto",
     risk_free: float = 0.0,
     invalid: Literal["raise", "drop"] = "raise",
@@ -147,38 +214,67 @@ def walk_forward(
         Any bad parameter (window lengths, filters, grid, objective, costs), before
         anything runs.
     """
-    check_objective(objective)
-    if mode not in ("rolling", "expanding"):
-        raise ParameterError(f"mode must be 'rolling' or 'expanding', got {mode!r}")
-    for name, value, low in (("train", train, 20), ("test", test, 3), ("max_pairs", max_pairs, 1)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ParameterError(f"{name} must be a whole number >= {low}, got {value!r}")
-    if not (isinstance(max_qvalue, int | float) and 0 < max_qvalue <= 1):
-        raise ParameterError(f"max_qvalue must be in (0, 1], got {max_qvalue!r}")
-    lo_hl, hi_hl = half_life
-    if not (0 <= lo_hl < hi_hl):
-        raise ParameterError(
-            f"half_life must be a range (low, high) with low < high, got {half_life!r}"
-        )
-    base = PairRule() if base is None else base
-    make_grid(grid, base, invalid)
-    book_settings(
-        1, allocation=None, notional=None, hedge=hedge, costs=costs, init_cash=init_cash,
-        gross_cap=gross_cap, fill=fill, start=None, end=None, flatten_at_end=True,
-        risk_free=risk_free, engine="numba",
+    backtest = BacktestSettings.build(
+        hedge=hedge, costs=costs, init_cash=init_cash, gross_cap=gross_cap, fill=fill,
+        flatten_at_end=True, risk_free=risk_free, engine="numba",
     )  # fmt: skip
+    return run_walk_forward(
+        prices,
+        windows=WindowSettings(train=train, test=test, mode=mode),
+        selection=SelectionSettings(
+            max_pairs=max_pairs, max_qvalue=max_qvalue, half_life=half_life
+        ),
+        sweep=SweepSettings(
+            grid=grid,
+            base=PairRule() if base is None else base,
+            invalid=invalid,
+            objective=objective,
+        ),
+        backtest=backtest,
+        symbols=symbols,
+        selector=selector,
+    )
+
+
+def run_walk_forward(
+    prices: pl.DataFrame,
+    *,
+    windows: WindowSettings,
+    selection: SelectionSettings,
+    sweep: SweepSettings,
+    backtest: BacktestSettings,
+    symbols: Sequence[str] | None = None,
+    selector: Selector | None = None,
+) -> WalkForwardResult:
+    """Walk-forward test under validated settings (see :func:`walk_forward`).
+
+    ``sweep`` (its ``objective`` is required) chooses each pair's rule on the training
+    window; ``backtest`` sizes, costs and fills the chosen book (its window is each test
+    window, every position closed at its end). The result records every setting.
+
+    Raises
+    ------
+    ParameterError
+        ``sweep`` without an objective.
+    DataValidationError
+        Too few dates for one training and one test window.
+    """
+    objective = sweep.objective
+    if objective is None:
+        raise ParameterError("a walk-forward needs the sweep's objective")
     select = engine_selector if selector is None else selector
     if symbols is not None:
         prices = prices.filter(pl.col("symbol").is_in(list(symbols)))
     dates = prices.get_column("date").unique().sort().to_list()
-    bounds = window_bounds(len(dates), train, test, mode)
+    bounds = windows.bounds(len(dates))
     if not bounds:
         raise DataValidationError(
-            f"{len(dates)} dates cannot hold a training window of {train} bars and a test "
-            "window of at least 3 bars"
+            f"{len(dates)} dates cannot hold a training window of {windows.train} bars and a "
+            "test window of at least 3 bars"
         )
-    equity_now = float(init_cash)
-    windows: list[dict[str, Any]] = []
+    book = replace(backtest, start=None, end=None, flatten_at_end=True)
+    equity_now = book.init_cash
+    rows: list[dict[str, Any]] = []
     selections: list[dict[str, Any]] = []
     curves: list[pl.DataFrame] = []
     trades: list[pl.DataFrame] = []
@@ -187,10 +283,7 @@ def walk_forward(
         train_start, train_end = dates[a], dates[b - 1]
         test_start, test_end = dates[c], dates[d - 1]
         train_prices = prices.filter(pl.col("date").is_between(train_start, train_end))
-        chosen = choose_pairs(
-            train_prices, select, grid, base, objective, max_pairs, max_qvalue, half_life,
-            hedge, costs, fill, risk_free, invalid,
-        )  # fmt: skip
+        chosen = choose_pairs(train_prices, select, selection, sweep, book)
         row: dict[str, Any] = {
             "window": k,
             "train_start": train_start,
@@ -203,16 +296,13 @@ def walk_forward(
         specs = [spec for spec, _ in chosen]
         for _, info in chosen:
             selections.append({"window": k, **info})
-        common = dict(
-            hedge=hedge, costs=costs, gross_cap=gross_cap, fill=fill, flatten_at_end=True,
-            risk_free=risk_free, engine="numba",
-        )  # fmt: skip
         if specs:
-            insample = backtest_portfolio(train_prices, specs, init_cash=init_cash, **common)  # type: ignore[arg-type]
-            outsample = backtest_portfolio(
-                prices.filter(pl.col("date") <= test_end), specs, init_cash=equity_now,
-                start=test_start, end=test_end, **common,  # type: ignore[arg-type]
-            )  # fmt: skip
+            insample = run_portfolio(train_prices, specs, book)
+            outsample = run_portfolio(
+                prices.filter(pl.col("date") <= test_end),
+                specs,
+                replace(book, init_cash=equity_now, start=test_start, end=test_end),
+            )
             curve = outsample.equity.select("date", "equity")
             totals += window_totals(outsample.stats, outsample.equity)
             trades.append(outsample.trades.with_columns(window=pl.lit(k)))
@@ -239,53 +329,64 @@ def walk_forward(
         curves.append(curve.with_columns(window=pl.lit(k)))
         equity_now = float(curve.get_column("equity")[-1])
         row["end_equity"] = equity_now
-        windows.append(row)
+        rows.append(row)
     equity = pl.concat(curves).select("date", "window", "equity")
     all_trades = pl.concat(trades) if trades else pl.DataFrame()
     return WalkForwardResult(
-        windows=pl.DataFrame(windows),
+        windows=pl.DataFrame(rows),
         selections=pl.DataFrame(selections) if selections else pl.DataFrame(),
         equity=equity,
         trades=all_trades,
-        stats=stitched_stats(equity, all_trades, totals, risk_free),
-        degradation=degradation(pl.DataFrame(windows), objective),
+        stats=stitched_stats(equity, all_trades, totals, book.risk_free),
+        degradation=degradation(pl.DataFrame(rows), objective),
+        settings={
+            "windows": settings_dict(windows),
+            "selection": settings_dict(selection),
+            "sweep": settings_dict(sweep),
+            "backtest": settings_dict(book),
+        },
     )
 
 
 def choose_pairs(
     train_prices: pl.DataFrame,
     select: Selector,
-    grid: Mapping[str, Sequence[float] | float],
-    base: PairRule,
-    objective: str,
-    max_pairs: int,
-    max_qvalue: float,
-    half_life: tuple[float, float],
-    hedge: HedgeUnits,
-    costs: Costs | None,
-    fill: FillPrice,
-    risk_free: float,
-    invalid: Literal["raise", "drop"],
+    selection: SelectionSettings,
+    sweep: SweepSettings,
+    backtest: BacktestSettings,
 ) -> list[tuple[PairSpec, dict[str, Any]]]:
-    """Pairs and parameters chosen from the training prices alone."""
+    """Pairs and parameters chosen from the training prices alone.
+
+    Each kept candidate is swept over ``sweep.grid`` with ``backtest``'s sizing, costs,
+    fills and risk-free rate on the default account size, every position closed at the
+    window's end; its best row by ``sweep.objective`` is its rule.
+    """
+    objective = sweep.objective
+    if objective is None:
+        raise ParameterError("choosing pairs needs the sweep's objective")
+    base = sweep.base
+    half_life = selection.half_life
     candidates = select(train_prices)
     needed = {"y", "x", "hedge_ratio", "intercept", "qvalue", "half_life"}
     if not needed <= set(candidates.columns):
         raise DataValidationError(f"the selector must return columns {', '.join(sorted(needed))}")
     kept = (
         candidates.filter(
-            (pl.col("qvalue") <= max_qvalue)
+            (pl.col("qvalue") <= selection.max_qvalue)
             & pl.col("half_life").is_between(half_life[0], half_life[1])
         )
         .sort("qvalue", "y", "x")
-        .head(max_pairs)
+        .head(selection.max_pairs)
+    )
+    every_row = replace(sweep, objective=None, top=None)
+    training = replace(
+        backtest, init_cash=DEFAULT_INIT_CASH, start=None, end=None, flatten_at_end=True
     )
     chosen = []
     for cand in kept.iter_rows(named=True):
-        table = sweep(
+        table = run_sweep(
             train_prices, cand["y"], cand["x"], beta=cand["hedge_ratio"],
-            alpha=cand["intercept"], grid=grid, base=base, hedge=hedge, costs=costs,
-            fill=fill, flatten_at_end=True, risk_free=risk_free, invalid=invalid,
+            alpha=cand["intercept"], settings=every_row, backtest=training,
         )  # fmt: skip
         try:
             best = best_params(table, objective)
@@ -372,3 +473,185 @@ def degradation(windows: pl.DataFrame, objective: str) -> dict[str, Any]:
         "oos_over_is": oos / ins if ins != 0 else math.nan,
         "windows": traded.height,
     }
+
+
+@dataclass(frozen=True)
+class GateComparison:
+    """Walk-forward evidence for a regime gate: the same rule with and without it.
+
+    Attributes
+    ----------
+    windows
+        One row per window: ``window``, ``train_start``, ``train_end``, ``test_start``,
+        ``test_end``, ``beta``, ``alpha`` (hedge fitted on the training window),
+        ``blocked_share`` (share of test bars the gate kept closed to entries),
+        ``sharpe_with``, ``sharpe_without``, ``return_with``, ``return_without``.
+    with_gate, without_gate
+        Statistics of the stitched out-of-sample equity of each variant.
+    """
+
+    windows: pl.DataFrame
+    with_gate: dict[str, float]
+    without_gate: dict[str, float]
+
+    @property
+    def sharpe_gain(self) -> float:
+        """Out-of-sample Sharpe with the gate minus without it (annualised)."""
+        return float(self.with_gate["sharpe"] - self.without_gate["sharpe"])
+
+    def supports_gate(self, min_gain: float = 0.0) -> bool:
+        """Whether the gate improved the out-of-sample Sharpe by more than ``min_gain``."""
+        return math.isfinite(self.sharpe_gain) and self.sharpe_gain > min_gain
+
+    def to_dict(self) -> dict[str, Any]:
+        """The evidence as stored in run results and model documents."""
+        keys = ("sharpe", "total_return", "max_drawdown", "n_trades")
+        return {
+            "sample": "out-of-sample",
+            "windows": self.windows.height,
+            "with_gate": {k: self.with_gate[k] for k in keys},
+            "without_gate": {k: self.without_gate[k] for k in keys},
+            "sharpe_gain": self.sharpe_gain,
+            "supports_gate": self.supports_gate(),
+        }
+
+
+def gate_comparison(
+    prices: pl.DataFrame,
+    y: str,
+    x: str,
+    *,
+    rule: PairRule,
+    gate: GateSettings,
+    train: int = 504,
+    test: int = 126,
+    mode: WindowMode = "rolling",
+    hedge: HedgeUnits = "log",
+    costs: Costs | None = None,
+    fill: FillPrice = "auto",
+    init_cash: float = DEFAULT_INIT_CASH,
+    risk_free: float = 0.0,
+) -> GateComparison:
+    """Walk-forward test of one pair's rule with and without a regime gate.
+
+    In each window the hedge (OLS on the training bars) and the gate's model (on the
+    training bars) are fitted from the training window alone; the test window is then
+    traded twice with the same rule, once gated (gate labels from data up to each bar),
+    once not, each starting flat from its own previous equity and closing on the window's
+    last bar. Everything in a test window depends only on data up to that bar.
+
+    Parameters
+    ----------
+    prices
+        Long prices with ``y``, ``x`` and, for a market gate, ``gate.market_symbol``.
+    rule
+        Thresholds and z-score of the rule (the same in both variants).
+    gate
+        The gate to test (:class:`~titan_lib.signals.fit.GateSettings`).
+    train, test, mode
+        Window lengths in bars and the training-window mode, as in :func:`walk_forward`.
+    hedge, costs, fill, init_cash, risk_free
+        As in :func:`~titan_lib.backtest.pair.backtest_pair`.
+
+    Raises
+    ------
+    DataValidationError
+        Too few common dates for one training and test window.
+    """
+    windows = WindowSettings(train=train, test=test, mode=mode)
+    backtest = BacktestSettings.build(
+        hedge=hedge, costs=costs, init_cash=init_cash, fill=fill, flatten_at_end=True,
+        risk_free=risk_free, engine="numba",
+    )  # fmt: skip
+    return run_gate_comparison(
+        prices, y, x, rule=rule, gate=gate, windows=windows, backtest=backtest
+    )
+
+
+def run_gate_comparison(
+    prices: pl.DataFrame,
+    y: str,
+    x: str,
+    *,
+    rule: PairRule,
+    gate: GateSettings,
+    windows: WindowSettings,
+    backtest: BacktestSettings,
+) -> GateComparison:
+    """:func:`gate_comparison` under validated settings (``backtest``'s window is each
+    test window, every position closed at its end; its ``init_cash`` starts both
+    variants).
+
+    Raises
+    ------
+    ParameterError
+        Training windows under 60 bars (too short to fit a gate).
+    """
+    if windows.train < GATE_MIN_TRAIN:
+        raise ParameterError(
+            f"train must be a whole number >= {GATE_MIN_TRAIN}, got {windows.train!r}"
+        )
+    hedge = backtest.sizing.hedge
+    symbols = [y, x]
+    if gate.source == "market":
+        if not gate.market_symbol:
+            raise ParameterError("a market gate needs market_symbol")
+        symbols.append(gate.market_symbol)
+    wide = pair_prices(prices, symbols)
+    dates = wide.get_column("date").to_list()
+    bounds = windows.bounds(len(dates))
+    if not bounds:
+        raise DataValidationError(
+            f"{y}/{x}: {len(dates)} common dates cannot hold a training window of "
+            f"{windows.train} bars and a test window of at least 3 bars"
+        )
+    legs = prices.filter(pl.col("symbol").is_in([y, x]))
+    equity_now = {"with": backtest.init_cash, "without": backtest.init_cash}
+    curves: dict[str, list[pl.DataFrame]] = {"with": [], "without": []}
+    trades: dict[str, list[pl.DataFrame]] = {"with": [], "without": []}
+    totals = {"with": np.zeros(5), "without": np.zeros(5)}
+    rows: list[dict[str, Any]] = []
+    for k, (a, b, c, d) in enumerate(bounds):
+        train_end, test_start, test_end = dates[b - 1], dates[c], dates[d - 1]
+        upto = legs.filter(pl.col("date") <= test_end)
+        fitted = formation_hedge(upto, y, x, formation=b - a, start=test_start, hedge=hedge)
+        beta, alpha = fitted["beta"], fitted["alpha"]
+        frame = wide.slice(a, d - a).with_columns(spread_expr(y, x, beta, alpha, hedge))
+        frozen = fit_gate(frame.slice(0, b - a), gate)
+        codes = gate_codes(gate_regimes(frame, frozen), frozen.blocked, frozen.flatten)
+        gate_frame = pl.DataFrame({"date": frame.get_column("date"), "gate": codes})
+        row: dict[str, Any] = {
+            "window": k, "train_start": dates[a], "train_end": train_end,
+            "test_start": test_start, "test_end": test_end, "beta": beta, "alpha": alpha,
+            "blocked_share": float(np.mean(codes[b - a :] != 0)),
+        }  # fmt: skip
+        for variant, gating in (("with", gate_frame), ("without", None)):
+            run = PairBacktest(
+                rule=rule,
+                hedge_fit=HedgeFit(beta=beta, alpha=alpha, fitted_through=train_end),
+                backtest=replace(
+                    backtest, init_cash=equity_now[variant], start=test_start, end=test_end
+                ),
+            )
+            result = run_pair(upto, y, x, run, gate=gating)
+            curve = result.equity.select("date", "equity").with_columns(window=pl.lit(k))
+            curves[variant].append(curve)
+            trades[variant].append(result.trades)
+            totals[variant] += window_totals(result.stats, result.equity)
+            equity_now[variant] = result.final_equity
+            row[f"sharpe_{variant}"] = result.stats["sharpe"]
+            row[f"return_{variant}"] = result.stats["total_return"]
+        rows.append(row)
+    stats = {}
+    for variant in ("with", "without"):
+        equity = pl.concat(curves[variant]).select("date", "window", "equity")
+        done = [t for t in trades[variant] if t.height]
+        stats[variant] = stitched_stats(
+            equity,
+            pl.concat(done) if done else pl.DataFrame(),
+            totals[variant],
+            backtest.risk_free,
+        )
+    return GateComparison(
+        windows=pl.DataFrame(rows), with_gate=stats["with"], without_gate=stats["without"]
+    )

@@ -22,9 +22,21 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from titan_lib.cli import backtest, dashboard, data, lambdas, models, pairs, runner, token
+    from titan_lib.cli import (
+        backtest,
+        dashboard,
+        data,
+        lambdas,
+        models,
+        pairs,
+        principals,
+        runner,
+        token,
+        worker,
+    )
 
-    for module in (data, pairs, models, backtest, runner, dashboard, token, lambdas):
+    modules = (data, pairs, models, principals, backtest, runner, dashboard, token, lambdas, worker)
+    for module in modules:
         module.register(app)
 
 

@@ -1,4 +1,4 @@
-"""``titan dashboard [NAME]``: serve the Voilà dashboards on 127.0.0.1."""
+"""``titan dashboard [NAME]``: serve the Voilà dashboards (127.0.0.1 unless ``--host``)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,13 @@ def register(app: typer.Typer) -> None:
                 "default: all, from the landing page."
             ),
         ] = None,
-        port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8866,
+        port: Annotated[
+            int | None,
+            typer.Option(
+                help="Port on 127.0.0.1 (an error if it is busy). Default: 8866, or the next "
+                "free port after it."
+            ),
+        ] = None,
         token: Annotated[
             str | None,
             typer.Option(help="Require this token (?token=...) on every request."),
@@ -40,9 +46,21 @@ def register(app: typer.Typer) -> None:
                 "Default: $TITAN_LEDGER, else ledger.sqlite in a local store."
             ),
         ] = None,
+        host: Annotated[
+            str,
+            typer.Option(
+                help="Address to listen on. Default 127.0.0.1 (this machine only); to serve "
+                "others, listen on 0.0.0.0 behind a reverse proxy with TLS and sign-in "
+                "(README: serving beyond localhost) and set --token."
+            ),
+        ] = "127.0.0.1",
         pool_size: Annotated[
-            int, typer.Option(help="Preheated kernels kept ready per dashboard.")
-        ] = 1,
+            int,
+            typer.Option(
+                help="Preheated kernels kept ready per dashboard: that many visitors "
+                "within seconds get a page built in advance (about 250 MB each)."
+            ),
+        ] = 3,
         refill_delay: Annotated[
             float,
             typer.Option(
@@ -62,12 +80,19 @@ def register(app: typer.Typer) -> None:
         Sources are stripped, tracebacks hidden, kernels preheated and idle kernels culled.
         Stop with Ctrl-C.
         """
+        import dataclasses
         import os
+        import socket
         import sys
 
-        from titan_lib.dashboards.catalog import dashboard_url, dashboards_dir
+        from titan_lib.dashboards.catalog import DEFAULT_PORT, dashboard_url, dashboards_dir
         from titan_lib.dashboards.plotly_bundle import check_installed
-        from titan_lib.dashboards.serve import ServeOptions, voila_command, voila_environment
+        from titan_lib.dashboards.serve import (
+            ServeOptions,
+            choose_port,
+            voila_command,
+            voila_environment,
+        )
         from titan_lib.runner.execute import absolute_store_uri, check_kernel
 
         options = ServeOptions(
@@ -75,7 +100,8 @@ def register(app: typer.Typer) -> None:
             store=absolute_store_uri(store),
             ledger=ledger,
             dashboard=name,
-            port=port,
+            port=port if port is not None else DEFAULT_PORT,
+            host=host,
             token=token,
             pool_size=pool_size,
             refill_delay=refill_delay,
@@ -84,10 +110,22 @@ def register(app: typer.Typer) -> None:
         )
         check_kernel("titan")
         check_installed()
-        url = dashboard_url(dashboard=name or "index", port=port, token=token)
+        serving = choose_port(options.port, explicit=port is not None, host=host)
+        if serving != options.port:
+            typer.echo(f"port {options.port} is in use; serving on port {serving}")
+            options = dataclasses.replace(options, port=serving)
+        shown_host = socket.gethostname() if host in ("0.0.0.0", "::") else host
+        url = dashboard_url(dashboard=name or "index", host=shown_host, port=serving, token=token)
         typer.echo(f"store     {options.store}")
         typer.echo(f"dashboard {url}")
-        typer.echo("serving on 127.0.0.1 (Ctrl-C to stop)")
+        typer.echo(f"serving on {host} (Ctrl-C to stop)")
+        if host not in ("127.0.0.1", "localhost", "::1") and token is None:
+            typer.echo(
+                "warning: listening beyond this machine without --token: anyone who can "
+                "reach this port can read the dashboards; put it behind a reverse proxy "
+                "with sign-in (README: serving beyond localhost)",
+                err=True,
+            )
         sys.stdout.flush()
         command = voila_command(options)
         os.execve(command[0], command, voila_environment(options))

@@ -1,7 +1,9 @@
-"""``titan data``: ingest price files and list what the store holds."""
+"""``titan data``: ingest price files or fetch bars from a provider; list what the store
+holds."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 import typer
@@ -16,7 +18,8 @@ STORE_OPTION = typer.Option(
 def register(app: typer.Typer) -> None:
     """Add ``titan data ...``."""
     data_app = typer.Typer(
-        help="Price data: ingest CSV/Parquet files, list stored symbols.", no_args_is_help=True
+        help="Price data: ingest CSV/Parquet files or fetch from a provider, list stored symbols.",
+        no_args_is_help=True,
     )
 
     @data_app.command("ingest")
@@ -35,6 +38,49 @@ def register(app: typer.Typer) -> None:
         report = ingest(sources, store=store)
         typer.echo(str(report))
 
+    @data_app.command("fetch")
+    def fetch_command(
+        symbols: Annotated[
+            list[str],
+            typer.Argument(help="Tickers, separated by spaces or commas, e.g. KO PEP."),
+        ],
+        start: Annotated[
+            datetime, typer.Option(formats=["%Y-%m-%d"], help="First session, YYYY-MM-DD.")
+        ],
+        end: Annotated[
+            datetime | None,
+            typer.Option(formats=["%Y-%m-%d"], help="Last session, YYYY-MM-DD. Default: latest."),
+        ] = None,
+        provider: Annotated[
+            str,
+            typer.Option(
+                help="Price provider: alpaca (keys in TITAN_ALPACA_KEY_ID and "
+                "TITAN_ALPACA_SECRET_KEY, or their _SSM names), or an installed plug-in."
+            ),
+        ] = "alpaca",
+        retries: Annotated[
+            int, typer.Option(help="Tries per request on timeouts, 5xx and rate limits.")
+        ] = 5,
+        timeout: Annotated[float, typer.Option(help="Seconds allowed per request.")] = 30.0,
+        store: Annotated[str | None, STORE_OPTION] = None,
+    ) -> None:
+        """Fetch adjusted daily bars from a provider and ingest them (atomic: all or nothing).
+
+        The bars go through the same validation and commit as `titan data ingest`.
+        """
+        from titan_lib.data.providers import RetryPolicy, fetch_prices
+
+        wanted = [part for item in symbols for part in item.split(",") if part.strip()]
+        report = fetch_prices(
+            wanted,
+            start=start.date(),
+            end=end.date() if end is not None else None,
+            provider=provider,
+            store=store,
+            retry=RetryPolicy(attempts=retries, timeout_s=timeout),
+        )
+        typer.echo(str(report))
+
     @data_app.command("symbols")
     def symbols_command(store: Annotated[str | None, STORE_OPTION] = None) -> None:
         """List stored symbols with first date, last date and row count."""
@@ -42,7 +88,11 @@ def register(app: typer.Typer) -> None:
 
         table = list_symbols(store)
         if table.height == 0:
-            typer.echo("the store holds no prices; run `titan data ingest sample`")
+            from titan_lib.config import store_option
+
+            typer.echo(
+                f"the store holds no prices; run `titan data ingest sample{store_option(store)}`"
+            )
             return
         typer.echo(f"{'symbol':<10} {'first_date':<12} {'last_date':<12} {'rows':>8}")
         for rec in table.iter_rows(named=True):

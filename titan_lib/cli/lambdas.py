@@ -1,12 +1,17 @@
-"""`titan lambdas`: package the Chalice app for deployment, or serve it locally.
+"""`titan lambdas`: package the Chalice app for deployment, bootstrap its tables, serve it.
 
 ``titan lambdas package`` vendors exactly what the Lambda imports into ``lambdas/vendor/``
 (``titan_lib`` core, stores, exceptions and config; aws-lambda-powertools with jmespath and
 typing_extensions), runs ``chalice package`` for SAM (CloudFormation) and Terraform, adds
 API Gateway responses so gateway-level errors (401, 403, 404) use the one error body,
 and checks the zip: no numpy, pandas, polars, pyarrow, scipy, statsmodels or vectorbt,
-at most 5 MB. ``titan lambdas local`` serves the app like ``chalice local`` with those
-same gateway responses.
+at most 5 MB. The templates also create what the app uses (store bucket, ledger table,
+model-events topic), name its secrets' SSM parameters and grant each function only what
+it uses, every name a parameter (:mod:`titan_lib.cli.lambda_resources`).
+``titan lambdas bootstrap`` creates the bucket and the ledger table without a stack (a dev
+account, or a moto server). ``titan lambdas local`` serves the app like ``chalice local``
+with those same gateway responses, and its WebSocket API on the same port at ``/ws``
+(:mod:`titan_lib.cli.local_websockets`).
 """
 
 from __future__ import annotations
@@ -23,6 +28,11 @@ from typing import Annotated, Any, Literal
 
 import typer
 
+from titan_lib.cli.data import STORE_OPTION
+from titan_lib.cli.lambda_resources import bootstrap, complete_sam, complete_terraform
+from titan_lib.cli.local_websockets import LocalWebsocketGateway
+from titan_lib.core.http_errors import bearer_challenge
+from titan_lib.core.push.gateway import use_local_sender
 from titan_lib.exceptions import ParameterError, RunFailedError
 
 PackageFormat = Literal["sam", "terraform"]
@@ -40,6 +50,9 @@ GATEWAY_ERRORS: dict[str, tuple[str, str]] = {
     "DEFAULT_4XX": ("", "bad_request"),
     "DEFAULT_5XX": ("", "gateway_error"),
 }
+GATEWAY_CHALLENGE = bearer_challenge(
+    "invalid_token", "the bearer token is missing, malformed, expired or not trusted"
+)
 
 
 def project_dir() -> Path:
@@ -62,8 +75,16 @@ def _copy_tree(source: Path, target: Path) -> None:
 
 
 def vendor(project: Path) -> Path:
-    """Fill ``<project>/vendor`` with the modules the Lambda imports; return the folder."""
+    """Fill ``<project>/vendor`` with the modules the Lambda imports; return the folder.
+
+    Also rewrites ``chalicelib/notebook_catalog.json`` from the project's notebooks, so
+    the packaged API validates jobs against the notebooks as they are now.
+    """
     import importlib.util
+
+    from titan_lib.runner.jobs import write_notebook_catalog
+
+    write_notebook_catalog(project / "chalicelib" / "notebook_catalog.json", project.parent)
 
     target = project / "vendor"
     shutil.rmtree(target, ignore_errors=True)
@@ -82,16 +103,24 @@ def vendor(project: Path) -> Path:
 
 
 def gateway_responses() -> dict[str, Any]:
-    """API Gateway responses rendering gateway errors as ``{"error": {...}}``."""
+    """API Gateway responses rendering gateway errors as ``{"error": {...}}``.
+
+    The 401 (UNAUTHORIZED: no token, or the authorizer refused it) also carries
+    ``WWW-Authenticate`` (:data:`GATEWAY_CHALLENGE`): a gateway response header is a
+    fixed value, so it names ``invalid_token`` without the particular reason.
+    """
     responses: dict[str, Any] = {}
     for kind, (status, code) in GATEWAY_ERRORS.items():
         template = (
             '{"error": {"code": "' + code + '", "message": $context.error.messageString, '
             '"details": {"request_id": "$context.requestId"}}}'
         )
+        parameters = {"gatewayresponse.header.Content-Type": "'application/json'"}
+        if status == "401":
+            parameters["gatewayresponse.header.WWW-Authenticate"] = f"'{GATEWAY_CHALLENGE}'"
         entry: dict[str, Any] = {
             "responseTemplates": {"application/json": template},
-            "responseParameters": {"gatewayresponse.header.Content-Type": "'application/json'"},
+            "responseParameters": parameters,
         }
         if status:
             entry["statusCode"] = status
@@ -99,15 +128,15 @@ def gateway_responses() -> dict[str, Any]:
     return responses
 
 
-def _patch_sam(path: Path) -> None:
-    template = json.loads(path.read_text())
+def _patch_sam(path: Path, stage: str) -> None:
+    template = complete_sam(json.loads(path.read_text()), stage)
     body = template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
     body["x-amazon-apigateway-gateway-responses"] = gateway_responses()
     path.write_text(json.dumps(template, indent=2) + "\n")
 
 
-def _patch_terraform(path: Path) -> None:
-    template = json.loads(path.read_text())
+def _patch_terraform(path: Path, stage: str) -> None:
+    template = complete_terraform(json.loads(path.read_text()), stage)
     swagger = json.loads(template["locals"]["chalice_api_swagger"])
     swagger["x-amazon-apigateway-gateway-responses"] = gateway_responses()
     template["locals"]["chalice_api_swagger"] = json.dumps(swagger)
@@ -162,9 +191,9 @@ def package(
             tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
             raise RunFailedError(f"chalice package ({fmt}) failed: " + " | ".join(tail))
         if fmt == "sam":
-            _patch_sam(target / "sam.json")
+            _patch_sam(target / "sam.json", stage)
         else:
-            _patch_terraform(target / "chalice.tf.json")
+            _patch_terraform(target / "chalice.tf.json", stage)
         outputs[fmt] = target
     zip_path = next(iter(outputs.values())) / "deployment.zip"
     size, top = check_zip(zip_path)
@@ -180,6 +209,7 @@ def local_server(host: str = "127.0.0.1", port: int = 8000, stage: str = "dev") 
     from chalice.cli.factory import CLIFactory
     from chalice.local import (
         ChaliceRequestHandler,
+        ForbiddenError,
         LocalDevServer,
         LocalGatewayException,
         ThreadedHTTPServer,
@@ -193,9 +223,48 @@ def local_server(host: str = "127.0.0.1", port: int = 8000, stage: str = "dev") 
     factory = CLIFactory(str(project))
     config = factory.create_config_obj(chalice_stage_name=stage)
     app_obj = config.chalice_app
+    gateway = LocalWebsocketGateway(app_obj, f"{host}:{port}")  # ws://HOST:PORT/ws
+    use_local_sender(gateway)
 
     class GatewayResponses(ChaliceRequestHandler):
         """Renders local gateway errors the way the packaged gateway responses do."""
+
+        def _generic_handle(self) -> None:
+            if gateway.serve(self):  # a WebSocket upgrade or a management API call
+                return
+            try:
+                super()._generic_handle()
+            except UnicodeEncodeError:
+                # chalice echoes the Authorization header of a request to an unknown route
+                # as ASCII; a non-ASCII header must still get the route's 404
+                if getattr(self, "_headers_buffer", None):
+                    raise  # a response was already being written
+                self._send_error_response(
+                    ForbiddenError({}, b'{"message": "Missing Authentication Token"}')
+                )
+
+        # http.server dispatches on these names; chalice bound them to its own handler
+        do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = (  # noqa: N815
+            _generic_handle
+        )
+
+        def send_error(
+            self, code: int, message: str | None = None, explain: str | None = None
+        ) -> None:
+            """http.server's own refusals (header line too long, too many headers, a bad
+            request line) in the one error body instead of its HTML page."""
+            reason = message or self.responses.get(code, ("error",))[0]
+            body = json.dumps(
+                {"error": {"code": "bad_request", "message": reason, "details": {}}}
+            ).encode()
+            self.log_error("code %d, message %s", code, reason)
+            self.send_response(code)
+            self.send_header("Connection", "close")
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if getattr(self, "command", None) != "HEAD":
+                self.wfile.write(body)
 
         def _send_error_response(self, error: LocalGatewayException) -> None:
             code = {401: "unauthorized", 403: "forbidden"}.get(error.CODE, "gateway_error")
@@ -215,9 +284,14 @@ def local_server(host: str = "127.0.0.1", port: int = 8000, stage: str = "dev") 
                     or "Authorization header requires" in message  # never echo the token
                 ):
                     error.CODE, code, message = 404, "not_found", "no such route"
+                if error.CODE == 401:
+                    message = "no bearer token was sent (Authorization: Bearer <token>)"
                 doc = {"error": {"code": code, "message": message or code, "details": {}}}
                 error.body = json.dumps(doc).encode()
             error.headers = {**error.headers, "Content-Type": "application/json"}
+            if error.CODE == 401 and "WWW-Authenticate" not in error.headers:
+                # chalice's own 401 (no Authorization header): RFC 6750 sends no error code
+                error.headers["WWW-Authenticate"] = bearer_challenge()
             super()._send_error_response(error)
 
     from chalice.local import CustomLocalChalice, LocalChalice
@@ -256,8 +330,36 @@ def register(app: typer.Typer) -> None:
             typer.echo(
                 "deploy: sam deploy --template-file "
                 f"{report.outputs['sam'] / 'sam.json'} --stack-name titan-{stage} "
-                "--capabilities CAPABILITY_IAM --resolve-s3"
+                "--capabilities CAPABILITY_IAM --resolve-s3 "
+                "--parameter-overrides StoreBucketName=<bucket>"
             )
+
+    @group.command("bootstrap")
+    def bootstrap_command(
+        store: Annotated[str, typer.Option(help="Store URI, s3://<bucket>[/<prefix>].")],
+        ledger: Annotated[str, typer.Option(help="Ledger URI, dynamodb://<table>.")],
+    ) -> None:
+        """Create the store bucket and the ledger table if missing (idempotent)."""
+        steps = bootstrap(store, ledger)
+        for step in steps:
+            typer.echo(step.describe())
+        if all(step.action == "unchanged" for step in steps):
+            typer.echo("nothing to change")
+
+    @group.command("publish-documents")
+    def publish_documents_command(
+        store: Annotated[str | None, STORE_OPTION] = None,
+    ) -> None:
+        """Write the read API's serving documents that are missing or stale (idempotent)."""
+        from titan_lib.data.serving_documents import backfill_documents
+        from titan_lib.stores import open_store
+
+        opened = open_store(store)
+        written = backfill_documents(opened)
+        typer.echo(
+            f"serving documents written in {opened.uri}: {written['prices']} prices, "
+            f"{written['scans']} scans, {written['runs']} runs"
+        )
 
     @group.command("local")
     def local_command(
@@ -267,7 +369,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Serve the API locally (like `chalice local`, with the gateway error bodies)."""
         server = local_server(host, port, stage)
-        typer.echo(f"serving on http://{host}:{port}")
+        typer.echo(f"serving on http://{host}:{port} (WebSocket API: ws://{host}:{port}/ws)")
         try:
             server.serve_forever()
         except KeyboardInterrupt:

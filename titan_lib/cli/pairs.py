@@ -17,6 +17,8 @@ TABLE_COLUMNS = (
     ("x", -8, "s"),
     ("hedge_ratio", 11, ".4f"),
     ("tstat", 8, ".3f"),
+    ("pvalue_yx", 9, ".2e"),
+    ("pvalue_xy", 9, ".2e"),
     ("pvalue", 9, ".2e"),
     ("qvalue", 9, ".2e"),
     ("lag", 4, "d"),
@@ -24,6 +26,7 @@ TABLE_COLUMNS = (
     ("hurst", 6, ".3f"),
     ("crossings", 9, "d"),
     ("nobs", 6, "d"),
+    ("reason", -1, "s"),
 )
 """Printed columns: name, width (negative: left-aligned), number format."""
 
@@ -36,10 +39,25 @@ def _cell(value: Any, width: int, fmt: str) -> str:
 
 def format_pairs(table: pl.DataFrame, rows: int) -> str:
     """The first ``rows`` rows of a scan table as fixed-width text."""
-    lines = [" ".join(_cell(name, width, "s") for name, width, _ in TABLE_COLUMNS)]
+    lines = [" ".join(_cell(name, width, "s") for name, width, _ in TABLE_COLUMNS).rstrip()]
     for rec in table.head(rows).iter_rows(named=True):
-        lines.append(" ".join(_cell(rec.get(n), w, f) for n, w, f in TABLE_COLUMNS))
+        cells = [_cell(rec.get(n), w, f) for n, w, f in TABLE_COLUMNS]
+        if rec.get("reason") is None:
+            cells[-1] = ""
+        lines.append(" ".join(cells).rstrip())
     return "\n".join(lines)
+
+
+def direction_note(meta: dict[str, Any]) -> str:
+    """One line: how the p-values and q-values of a scan were made."""
+    rule = meta.get("pvalue_rule") or "pvalue = pvalue_yx (y on x)"
+    family = meta.get("fdr", {}).get("n_tests")
+    counted = (
+        f"q-values over all {family} pairs of the universe (untested count as p = 1)"
+        if family is not None
+        else "q-values over the pairs tested"
+    )
+    return f"{rule}; {counted}"
 
 
 def register(app: typer.Typer) -> None:
@@ -70,9 +88,13 @@ def register(app: typer.Typer) -> None:
             Literal["aic", "bic", "none"], typer.Option(help="ADF lag selection.")
         ] = "aic",
         maxlag: Annotated[int | None, typer.Option(help="Largest ADF lag.")] = None,
-        both_directions: Annotated[
-            bool, typer.Option("--both-directions", help="Test y on x and x on y.")
-        ] = False,
+        direction: Annotated[
+            Literal["symmetric", "y_on_x"],
+            typer.Option(
+                help="symmetric: test y on x and x on y, p-value the larger (independent of "
+                "ticker spelling); y_on_x: only the earlier symbol on the later."
+            ),
+        ] = "symmetric",
         min_obs: Annotated[int, typer.Option(help="Minimum common observations.")] = 252,
         chunk_size: Annotated[int, typer.Option(help="Symbols per block task.")] = 512,
         scheduler: Annotated[
@@ -97,7 +119,7 @@ def register(app: typer.Typer) -> None:
             trend=trend,
             autolag=None if autolag == "none" else autolag,
             maxlag=maxlag,
-            both_directions=both_directions,
+            direction=direction,
             min_obs=min_obs,
             chunk_size=chunk_size,
             scheduler=scheduler,
@@ -108,11 +130,13 @@ def register(app: typer.Typer) -> None:
         stored = f"stored as {result.scan_id}" if write else "not stored"
         typer.echo(
             f"scan {result.scan_id}: {counts['symbols']} symbols, {counts['tested']} pairs "
-            f"tested, {counts['q_below_0.05']} with q <= 0.05, "
+            f"tested, {counts['q_below_0.05']} with q <= 0.05 "
+            f"({counts['tradable_q_below_0.05']} tradable), "
             f"{result.meta['first_date']}..{result.meta['last_date']} "
             f"({result.meta['seconds']:.2f} s); {stored}"
         )
         typer.echo(format_pairs(result.pairs, show))
+        typer.echo(direction_note(result.meta))
 
     @pairs_app.command("list")
     def list_command(store: Annotated[str | None, STORE_OPTION] = None) -> None:
@@ -148,8 +172,9 @@ def register(app: typer.Typer) -> None:
             f"scan {scan_id} created {meta['created_at']}: {meta['counts']['symbols']} symbols, "
             f"{meta['first_date']}..{meta['last_date']}, trend={params['trend']}, "
             f"autolag={params['autolag']}, transform={params['price_transform']}, "
-            f"prescreen={params['prescreen']}"
+            f"prescreen={params['prescreen']}, direction={params.get('direction', 'y_on_x')}"
         )
         typer.echo(format_pairs(result.pairs, top))
+        typer.echo(direction_note(meta))
 
     app.add_typer(pairs_app, name="pairs")

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
+from titan_lib.config import store_option
+
 if TYPE_CHECKING:
     from titan_lib.runner.pipeline import PipelineResult, StepOutcome
     from titan_lib.runner.record import RunRecord
@@ -78,6 +80,18 @@ def _record_lines(record: RunRecord, location: str) -> list[str]:
     lines.append(f"files      {', '.join(record.files)}")
     lines.append(f"record     {location}")
     return lines
+
+
+def _table_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """Rows as aligned text columns (the union of their keys, in first-seen order)."""
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    cells = [columns] + [
+        [_format_value(row[c]) if row.get(c) is not None else "-" for c in columns] for row in rows
+    ]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
+    return [
+        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in cells
+    ]
 
 
 def _step_line(outcome: StepOutcome) -> str:
@@ -188,7 +202,10 @@ def register(app: typer.Typer) -> None:
             open_store(store), notebook=notebook, status=wanted, parent_id=parent
         )
         if not records:
-            typer.echo("no runs recorded in this store")
+            typer.echo(
+                "no runs recorded in this store; run the main job with "
+                f"`titan pipeline parameters/pipelines/demo.yaml{store_option(store)}`"
+            )
             return
         typer.echo(f"{'run id':<28} {'notebook':<20} {'status':<9} {'seconds':>8}  parent")
         for rec in records[-limit:]:
@@ -344,11 +361,55 @@ def register(app: typer.Typer) -> None:
             shown = ", ".join(f"{k}={_format_value(v)}" for k, v in sorted(run.parameters.items()))
             typer.echo(f"  failed set {run.index + 1} ({shown}): {run.error}")
         typer.echo(f"sweep record: {result.record}")
+        typer.echo(f"compare the runs: titan sweeps {result.sweep_id}{store_option(store)}")
         if result.failures:
             raise RunFailedError(
                 f"{len(result.failures)} of {len(result.runs)} runs of the sweep failed",
                 {"sweep_id": result.sweep_id},
             )
+
+    @app.command("sweeps")
+    def sweeps_command(
+        sweep_id: Annotated[
+            str | None,
+            typer.Argument(help="A sweep id (or its unique start): compare its runs."),
+        ] = None,
+        store: Annotated[str | None, STORE_OPTION] = None,
+    ) -> None:
+        """List sweeps, or compare the runs of one: the parameters that vary, each run's
+        status and headline results."""
+        from titan_lib.runner.sweep import compare_runs, list_sweeps, read_sweep
+        from titan_lib.stores.objects import open_store
+
+        opened = open_store(store)
+        if sweep_id is None:
+            sweeps = list_sweeps(opened)
+            if not sweeps:
+                typer.echo(
+                    "no sweeps recorded in this store; run one with `titan sweep 05_backtest "
+                    f"-f parameters/grids/05_backtest_costs.yaml{store_option(store)}`"
+                )
+                return
+            rows = [
+                {
+                    "sweep id": s.sweep_id,
+                    "notebook": s.notebook,
+                    "runs": len(s.runs),
+                    "failed": len(s.failures),
+                    "seconds": round(s.duration_s),
+                }
+                for s in sweeps
+            ]
+            for line in _table_lines(rows):
+                typer.echo(line)
+            return
+        sweep = read_sweep(opened, sweep_id)
+        typer.echo(
+            f"sweep {sweep.sweep_id}: notebook {sweep.notebook}, {len(sweep.runs)} runs, "
+            f"{len(sweep.failures)} failed, {sweep.duration_s:.0f} s on {sweep.scheduler}"
+        )
+        for line in _table_lines(compare_runs(opened, sweep)):
+            typer.echo(line)
 
     @app.command("lab")
     def lab_command(
@@ -358,10 +419,17 @@ def register(app: typer.Typer) -> None:
         token: Annotated[
             str | None, typer.Option(help="Access token (default: JupyterLab generates one).")
         ] = None,
+        store: Annotated[str | None, STORE_OPTION] = None,
     ) -> None:
-        """Open JupyterLab on notebooks/ with the titan kernel."""
+        """Open JupyterLab on notebooks/ with the titan kernel; its kernels use the store."""
+        import sys
+
         from titan_lib.runner.lab import lab_command as build
+        from titan_lib.runner.lab import lab_environment
 
         command = build(ip=ip, port=port, open_browser=browser, token=token)
+        env = lab_environment(store)
+        typer.echo(f"store     {env['TITAN_STORE']} (TITAN_STORE in every kernel)")
+        sys.stdout.flush()
         # Replace this process: signals (Ctrl-C, terminate) reach JupyterLab itself.
-        os.execv(command[0], command)
+        os.execve(command[0], command, env)

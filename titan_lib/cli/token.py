@@ -34,15 +34,28 @@ def issue_token(
     Raises
     ------
     ParameterError
-        Unknown scope, non-positive TTL, no secret (HS256) or no key file (RS256).
+        Unknown scope, a TTL outside 5 minutes to 30 days (see
+        :data:`~titan_lib.core.auth.MIN_TOKEN_LIFETIME_SECONDS`), no secret (HS256) or no
+        key file (RS256).
     """
     import jwt
 
-    from titan_lib.core.auth import DEFAULT_AUDIENCE, DEFAULT_ISSUER, parse_scopes, read_secret
+    from titan_lib.core.auth import (
+        DEFAULT_AUDIENCE,
+        DEFAULT_ISSUER,
+        MAX_TOKEN_LIFETIME_SECONDS,
+        MIN_TOKEN_LIFETIME_SECONDS,
+        parse_scopes,
+        read_secret,
+    )
 
     granted = parse_scopes(scopes)
-    if not 0 < ttl_seconds <= 30 * 86400:
-        raise ParameterError(f"--ttl must be 1 second to 30 days, got {ttl_seconds}s")
+    if not MIN_TOKEN_LIFETIME_SECONDS <= ttl_seconds <= MAX_TOKEN_LIFETIME_SECONDS:
+        raise ParameterError(
+            f"--ttl must be {MIN_TOKEN_LIFETIME_SECONDS // 60} minutes to "
+            f"{MAX_TOKEN_LIFETIME_SECONDS // 86400} days, got {ttl_seconds}s (the API "
+            "caches a verified token for a while, so shorter tokens would outlive their exp)"
+        )
     issued = int(time.time() if now is None else now)
     claims = {
         "sub": subject,
@@ -88,9 +101,14 @@ def register(app: typer.Typer) -> None:
     def issue_command(
         scope: Annotated[
             list[str],
-            typer.Option("--scope", help="signals:read, orders:write or admin (repeatable)."),
+            typer.Option(
+                "--scope",
+                help="signals:read, research:read, orders:write, jobs:write or admin (repeatable).",
+            ),
         ],
-        ttl: Annotated[str, typer.Option(help="Lifetime: seconds or 30m, 12h, 7d.")] = "1h",
+        ttl: Annotated[
+            str, typer.Option(help="Lifetime, 5m to 30d: seconds or 30m, 12h, 7d.")
+        ] = "1h",
         sub: Annotated[str, typer.Option(help="Subject (the principal).")] = "dev",
         alg: Annotated[str, typer.Option(help="HS256 (secret) or RS256 (private key).")] = "HS256",
         private_key: Annotated[

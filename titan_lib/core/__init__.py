@@ -1,8 +1,8 @@
 """Core model objects and pure-Python production logic.
 
-Standard library only (plus small pure-Python dependencies such as PyJWT): the Lambda
-package imports this package, so numpy, pandas, polars, statsmodels and vectorbt are never
-imported here, directly or indirectly. ``tests/test_core_imports.py`` enforces it.
+Standard library only: the Lambda package imports this package, so numpy, pandas,
+polars, statsmodels and vectorbt are never imported here, directly or indirectly.
+``tests/test_core_imports.py`` enforces it.
 """
 
 from titan_lib.core.evaluate import Signal, SignalState, evaluate

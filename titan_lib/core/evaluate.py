@@ -41,7 +41,7 @@ from titan_lib.core.regime_gate import (
     volatility_label,
 )
 from titan_lib.core.signal_model import LegQuantities, SignalModel
-from titan_lib.core.state_machine import ACTIONS, GATE_OPEN, REASONS, step
+from titan_lib.core.state_machine import ACTIONS, GATE_NAMES, GATE_OPEN, REASONS, step
 from titan_lib.core.zscore import (
     EwmaState,
     ewma_update,
@@ -52,8 +52,6 @@ from titan_lib.exceptions import DataValidationError, ParameterError
 
 PriceSeries = PriceTail | Sequence[tuple[str, float]]
 """Closes of one symbol: a stored :class:`PriceTail` or ``(iso_date, close)`` pairs."""
-
-GATE_NAMES = ("open", "no_entry", "flatten")
 
 
 @dataclass(frozen=True)

@@ -5,14 +5,18 @@ Every error response of the HTTP API has the body::
     {"error": {"code": "<machine code>", "message": "<what is wrong and where>",
                "details": {...}}}
 
-:class:`HTTPError` subclasses carry their own status; other :class:`TitanError` classes are
-mapped by :func:`status_for`. Standard library only (the Lambda imports this module).
+:class:`HTTPError` subclasses carry their own status; other :class:`TitanError` classes,
+among them the domain errors of execution (:mod:`titan_lib.core.execution.errors`), are
+mapped by :func:`status_for` and :func:`headers_for`, the only place that maps them to HTTP.
+Standard library only (the Lambda imports this module).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Any, Literal
 
+from titan_lib.core.execution.errors import OrderRefusedError, RateLimitedError
 from titan_lib.exceptions import (
     ConflictError,
     DataValidationError,
@@ -20,7 +24,27 @@ from titan_lib.exceptions import (
     ParameterError,
     StoreError,
     TitanError,
+    UnavailableError,
 )
+
+BearerError = Literal["invalid_request", "invalid_token", "insufficient_scope"]
+REALM = "titan"
+_CHALLENGE_UNSAFE = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")
+
+
+def bearer_challenge(error: BearerError | None = None, description: str | None = None) -> str:
+    """The ``WWW-Authenticate`` value of a refused bearer token (RFC 6750, section 3).
+
+    ``Bearer realm="titan", error="invalid_token", error_description="..."``; the
+    description keeps only the characters RFC 6750 allows (others become ``?``) and at
+    most 200 of them, so no header can be broken by what a token contained.
+    """
+    params = [f'realm="{REALM}"']
+    if error:
+        params.append(f'error="{error}"')
+    if error and description:
+        params.append(f'error_description="{_CHALLENGE_UNSAFE.sub("?", description[:200])}"')
+    return "Bearer " + ", ".join(params)
 
 
 class HTTPError(TitanError):
@@ -42,13 +66,30 @@ class BadRequestError(HTTPError, ParameterError):
 
 
 class UnauthorizedError(HTTPError):
-    """No bearer token, or a token that fails verification."""
+    """No bearer token, or a token that fails verification.
+
+    Parameters
+    ----------
+    bearer_error
+        The RFC 6750 error code sent in ``WWW-Authenticate``; ``None`` when the request
+        carried no token at all (RFC 6750, section 3.1: then no error code is sent).
+    """
 
     status = 401
     code = "unauthorized"
 
+    def __init__(
+        self,
+        message: str,
+        details: dict[str, Any] | None = None,
+        bearer_error: BearerError | None = "invalid_token",
+    ) -> None:
+        super().__init__(message, details)
+        self.bearer_error = bearer_error
+
     def headers(self) -> dict[str, str]:
-        return {"WWW-Authenticate": 'Bearer realm="titan"'}
+        description = self.message if self.bearer_error else None
+        return {"WWW-Authenticate": bearer_challenge(self.bearer_error, description)}
 
 
 class ForbiddenError(HTTPError):
@@ -65,20 +106,6 @@ class RouteNotFoundError(HTTPError, NotFoundError):
     code = "not_found"
 
 
-class IdempotencyConflictError(HTTPError, ConflictError):
-    """The Idempotency-Key was used before with a different request body."""
-
-    status = 409
-    code = "idempotency_conflict"
-
-
-class RiskRejectedError(HTTPError):
-    """A risk rule refused the order; ``details["rule"]`` names the rule."""
-
-    status = 422
-    code = "risk_rejected"
-
-
 class OrderFailedError(HTTPError):
     """The order failed (the broker refused it or never received it); nothing was traded."""
 
@@ -86,63 +113,35 @@ class OrderFailedError(HTTPError):
     code = "order_failed"
 
 
-class RateLimitedError(HTTPError):
-    """The principal exceeded its request quota for the current window.
-
-    Parameters
-    ----------
-    retry_after
-        Whole seconds until the window resets (sent as ``Retry-After``).
-    """
-
-    status = 429
-    code = "rate_limited"
-
-    def __init__(
-        self, message: str, retry_after: int, details: dict[str, Any] | None = None
-    ) -> None:
-        super().__init__(message, {**(details or {}), "retry_after": retry_after})
-        self.retry_after = retry_after
-
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after)}
-
-
-class BrokerUnavailableError(HTTPError):
-    """The broker timed out or failed; the order stays pending and is reconciled."""
-
-    status = 502
-    code = "broker_unavailable"
-
-
-class ServiceUnavailableError(HTTPError):
-    """A backing service (store, ledger) is unreachable."""
-
-    status = 503
-    code = "service_unavailable"
-
-
 def status_for(exc: TitanError) -> int:
     """HTTP status of an error: its own for :class:`HTTPError`, else by class.
 
     ``ParameterError``/``DataValidationError`` -> 400, ``NotFoundError`` -> 404,
-    ``ConflictError`` -> 409, ``StoreError`` -> 503, anything else -> 500.
+    ``ConflictError`` (an idempotency conflict among them) -> 409, ``OrderRefusedError``
+    (a risk rule, a retired model, stale prices) -> 422, ``RateLimitedError`` -> 429,
+    ``StoreError`` and ``UnavailableError`` -> 503, anything else -> 500.
     """
     if isinstance(exc, HTTPError):
         return exc.status
+    if isinstance(exc, OrderRefusedError):
+        return 422
+    if isinstance(exc, RateLimitedError):
+        return 429
     if isinstance(exc, (ParameterError, DataValidationError)):
         return 400
     if isinstance(exc, NotFoundError):
         return 404
     if isinstance(exc, ConflictError):
         return 409
-    if isinstance(exc, StoreError):
+    if isinstance(exc, (StoreError, UnavailableError)):
         return 503
     return 500
 
 
 def headers_for(exc: TitanError) -> dict[str, str]:
     """Extra response headers of an error (``Retry-After``, ``WWW-Authenticate``)."""
+    if isinstance(exc, RateLimitedError):
+        return {"Retry-After": str(exc.retry_after)}
     return exc.headers() if isinstance(exc, HTTPError) else {}
 
 

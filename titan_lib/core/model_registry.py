@@ -30,7 +30,7 @@ from titan_lib.stores.objects import ObjectStore, open_store
 
 MODELS_PREFIX = "models/"
 RETIRED_PREFIX = "models/retired/"
-_MODEL_ID = re.compile(r"^[0-9a-f]{64}$")
+_MODEL_ID = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ def _open(store: ObjectStore | str | os.PathLike[str] | None) -> ObjectStore:
 
 
 def _checked_id(model_id: str) -> str:
-    if not isinstance(model_id, str) or not _MODEL_ID.match(model_id):
+    if not isinstance(model_id, str) or not _MODEL_ID.fullmatch(model_id):
         raise ParameterError(
             f"model id must be 64 lowercase hex characters, got {model_id!r}",
             {"model_id": str(model_id)},
@@ -187,7 +187,7 @@ def list_model_ids(
     retired: set[str] = set()
     for key in target.list(MODELS_PREFIX):
         name = key.rsplit("/", 1)[-1].removesuffix(".json")
-        if not _MODEL_ID.match(name) or not key.endswith(".json"):
+        if not _MODEL_ID.fullmatch(name) or not key.endswith(".json"):
             continue
         if key.startswith(RETIRED_PREFIX):
             retired.add(name)

@@ -23,7 +23,7 @@ Regime models:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import MutableSequence, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -199,32 +199,80 @@ def volatility_label(vol: float, thresholds: Sequence[float]) -> int | None:
     return sum(1 for t in thresholds if vol >= t)
 
 
+def hamilton_step(
+    previous: Sequence[float],
+    predict: bool,
+    value: float,
+    means: Sequence[float],
+    variances: Sequence[float],
+    transition: Sequence[Sequence[float]],
+    out: MutableSequence[float],
+) -> None:
+    """One Hamilton filter step of a Gaussian Markov-switching model, written into ``out``.
+
+    Written in plain Python on indexable sequences so that the Lambda runs it on tuples and
+    lists as is and :mod:`titan_lib.regimes.kernels` compiles the very same function with
+    numba for whole histories: the two filters cannot drift apart.
+
+    Parameters
+    ----------
+    previous
+        With ``predict``: the filtered probabilities of the bar before, pushed through
+        ``transition``. Without: the prior of this bar itself (e.g. the model's initial
+        probabilities at the first return).
+    predict
+        Whether ``previous`` still needs the transition step.
+    value
+        The return observed at this bar.
+    means, variances
+        Per-regime mean and variance of the return.
+    transition
+        ``transition[i][j] = P(s_t = j | s_{t-1} = i)``.
+    out
+        Receives ``P(s_t = j | returns up to t)``, ``len(means)`` values; must not be
+        ``previous``. Works in log space, so no density underflows.
+    """
+    k = len(means)
+    top = -math.inf
+    for j in range(k):
+        if predict:
+            prior = 0.0
+            for i in range(k):
+                prior += previous[i] * transition[i][j]
+        else:
+            prior = previous[j]
+        dev = value - means[j]
+        var = variances[j]
+        log_prior = math.log(prior) if prior > 0.0 else -math.inf
+        log_joint = log_prior - 0.5 * (_LOG_2PI + math.log(var) + dev * dev / var)
+        out[j] = log_joint
+        if log_joint > top:
+            top = log_joint
+    total = 0.0
+    for j in range(k):
+        out[j] = math.exp(out[j] - top)
+        total += out[j]
+    for j in range(k):
+        out[j] = out[j] / total
+
+
 def markov_filter_step(
     model: MarkovRegimeModel, previous: Sequence[float] | None, value: float
 ) -> tuple[float, ...]:
-    """One Hamilton filter step: regime probabilities after observing ``value``.
+    """One Hamilton filter step (:func:`hamilton_step`): regime probabilities after
+    observing ``value``.
 
     ``previous`` are the filtered probabilities of the bar before (``None`` at the first
-    return: the prior is ``model.initial``). Works in log space, so no density underflows.
+    return: the prior is ``model.initial``).
     """
-    k = model.k_regimes
+    out = [0.0] * model.k_regimes
     if previous is None:
-        predicted = list(model.initial)
+        hamilton_step(
+            model.initial, False, value, model.means, model.variances, model.transition, out
+        )
     else:
-        predicted = [
-            math.fsum(previous[i] * model.transition[i][j] for i in range(k)) for j in range(k)
-        ]
-    log_joint = []
-    for j in range(k):
-        var = model.variances[j]
-        dev = value - model.means[j]
-        prior = predicted[j]
-        log_prior = math.log(prior) if prior > 0.0 else -math.inf
-        log_joint.append(log_prior - 0.5 * (_LOG_2PI + math.log(var) + dev * dev / var))
-    top = max(log_joint)
-    weights = [math.exp(v - top) for v in log_joint]
-    total = math.fsum(weights)
-    return tuple(w / total for w in weights)
+        hamilton_step(previous, True, value, model.means, model.variances, model.transition, out)
+    return tuple(out)
 
 
 def markov_label(probabilities: Sequence[float]) -> int:

@@ -10,10 +10,16 @@ stop of the state machine (:mod:`titan_lib.core.state_machine`), an optional reg
 
 JSON (``schema_version`` 1) is the only stored form. ``model_id`` is the SHA-256 hex digest
 of the canonical JSON (sorted keys, no whitespace, floats in shortest round-trip form) of
-every field except ``model_id`` and ``provenance``: the id names what is served and what it
-was fitted on, so the same content published by two runs or at two times (``created_at``,
+every field except ``model_id``, ``provenance`` and the approval's ``override`` and
+``status``: the id names what is served, what it was fitted on and the evidence it was
+judged on, so the same content published by two runs or at two times (``created_at``,
 ``run_id``, ``code_version`` differ) is the same model. Reading checks the stored id against
 the content.
+
+``approval`` (optional) records the publish gate's verdict on the model: the evidence, each
+criterion with its value, threshold and outcome (covered by the id, so altered evidence is
+detected), and any override (reason, who, when) that published a failing candidate (like
+provenance, outside the id). Documents without an approval keep the ids they always had.
 
 Standard library only.
 """
@@ -35,6 +41,7 @@ from titan_lib.core.regime_gate import (
     RegimeModel,
     VolatilityRegimeModel,
 )
+from titan_lib.core.state_machine import check_thresholds
 from titan_lib.core.zscore import ZSCORE_METHODS, EwmaState, ZScoreSpec
 from titan_lib.exceptions import DataValidationError, ParameterError, SchemaVersionError
 
@@ -48,7 +55,9 @@ class SignalRules:
     """Thresholds (z units) and time stop of the state machine.
 
     ``0 <= exit < entry < stop``; ``stop = inf`` disables the stop-loss. The time stop is
-    ``time_stop_half_lives`` times the fitted half-life, in bars (``None``: no time stop).
+    ``time_stop_half_lives`` times the fitted half-life, in bars (``None``: no time stop);
+    :meth:`max_hold` turns it into the bars the state machine and the backtest's ``PairRule``
+    use. Thresholds are checked by :func:`~titan_lib.core.state_machine.check_thresholds`.
     """
 
     entry: float
@@ -59,13 +68,7 @@ class SignalRules:
     def __post_init__(self) -> None:
         for name in ("entry", "exit", "stop"):
             object.__setattr__(self, name, float(getattr(self, name)))
-        if math.isnan(self.entry) or math.isnan(self.exit) or math.isnan(self.stop):
-            raise ParameterError("signal thresholds must not be NaN")
-        if not 0.0 <= self.exit < self.entry < self.stop:
-            raise ParameterError(
-                "signal thresholds must satisfy 0 <= exit < entry < stop, got "
-                f"exit={self.exit}, entry={self.entry}, stop={self.stop}"
-            )
+        check_thresholds(self.entry, self.exit, self.stop)
         if self.time_stop_half_lives is not None:
             k = float(self.time_stop_half_lives)
             if not (math.isfinite(k) and k > 0.0):
@@ -126,6 +129,109 @@ class Provenance:
 
 
 @dataclass(frozen=True)
+class GateCriterion:
+    """One criterion of the publish gate: its ``value`` (``None``: no evidence), the
+    ``threshold`` as text (e.g. ``"<= 0.05"``) and whether it ``passed``."""
+
+    name: str
+    value: float | None
+    threshold: str
+    passed: bool
+
+    def __post_init__(self) -> None:
+        if self.value is not None:
+            value = float(self.value)
+            object.__setattr__(self, "value", value if math.isfinite(value) else None)
+
+    def describe(self) -> str:
+        """``"qvalue 0.157 (needs <= 0.05)"``, or ``"... no evidence ..."``."""
+        shown = "no evidence" if self.value is None else f"{self.value:.4g}"
+        return f"{self.name} {shown} (needs {self.threshold})"
+
+
+@dataclass(frozen=True)
+class GateOverride:
+    """A person's decision to publish a candidate that failed the gate."""
+
+    reason: str
+    by: str
+    at: str
+
+    def __post_init__(self) -> None:
+        if not self.reason.strip():
+            raise ParameterError("an override needs a reason")
+
+
+@dataclass(frozen=True)
+class Approval:
+    """The publish gate's verdict on a model, and any override.
+
+    ``passed`` is the verdict of ``criteria`` (all passed); ``evidence`` holds the numbers
+    they were judged on (``None``: missing), sorted by name; ``policy`` names the policy
+    and its version.
+    """
+
+    passed: bool
+    criteria: tuple[GateCriterion, ...]
+    evidence: tuple[tuple[str, float | None], ...] = ()
+    policy: str = "publish-gate/1"
+    override: GateOverride | None = None
+
+    def __post_init__(self) -> None:
+        evidence = sorted((str(k), None if v is None else float(v)) for k, v in self.evidence)
+        object.__setattr__(self, "evidence", tuple(evidence))
+        object.__setattr__(self, "criteria", tuple(self.criteria))
+        if self.passed != all(c.passed for c in self.criteria):
+            raise ParameterError("approval.passed must equal every criterion passing")
+
+    @property
+    def failed(self) -> tuple[GateCriterion, ...]:
+        """The criteria that failed."""
+        return tuple(c for c in self.criteria if not c.passed)
+
+    @property
+    def status(self) -> str:
+        """``"passed"``, ``"override"`` (failed, published under an override) or
+        ``"failed"``."""
+        if self.passed:
+            return "passed"
+        return "override" if self.override is not None else "failed"
+
+    def describe(self) -> str:
+        """One line for people: the verdict, failed criteria and the override."""
+        if self.passed:
+            return f"passed the publish gate ({len(self.criteria)} criteria)"
+        failed = "; ".join(c.describe() for c in self.failed)
+        text = f"FAILED the publish gate: {failed}"
+        if self.override is not None:
+            o = self.override
+            text += f". Published under an override by {o.by} at {o.at}: {o.reason}"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``approval`` section of a model document."""
+        return {
+            **self.verdict(),
+            "status": self.status,
+            "override": None
+            if self.override is None
+            else {"reason": self.override.reason, "by": self.override.by, "at": self.override.at},
+        }
+
+    def verdict(self) -> dict[str, Any]:
+        """Policy, outcome, criteria and evidence: the part the model id covers."""
+        return {
+            "policy": self.policy,
+            "passed": self.passed,
+            "criteria": [
+                {"name": c.name, "value": c.value, "threshold": c.threshold, "passed": c.passed}
+                for c in self.criteria
+            ],
+            "evidence": dict(self.evidence),
+        }
+
+
+@dataclass(frozen=True)
 class LegQuantities:
     """Signed quantities (shares) and notionals (currency) of the two legs."""
 
@@ -150,6 +256,7 @@ class SignalModel:
     transform: PriceTransform = "log"
     gate: RegimeGate | None = None
     schema_version: int = SIGNAL_MODEL_SCHEMA_VERSION
+    approval: Approval | None = None
 
     def __post_init__(self) -> None:
         if not self.y or not self.x or self.y == self.x:
@@ -235,6 +342,8 @@ class SignalModel:
             "code_version": self.provenance.code_version,
             "created_at": self.provenance.created_at,
         }
+        if self.approval is not None:
+            doc["approval"] = self.approval.to_dict()  # adds status and override
         doc["model_id"] = self.model_id
         return doc
 
@@ -242,7 +351,7 @@ class SignalModel:
         """Every field that the id covers."""
         z = self.zscore
         state = z.state
-        return {
+        content: dict[str, Any] = {
             "schema_version": self.schema_version,
             "legs": {"y": self.y, "x": self.x},
             "hedge": {"beta": self.beta, "alpha": self.alpha, "transform": self.transform},
@@ -280,6 +389,9 @@ class SignalModel:
                 "spread_std": self.fit.spread_std,
             },
         }
+        if self.approval is not None:
+            content["approval"] = self.approval.verdict()
+        return content
 
     def to_json(self) -> str:
         """Stable, human-readable JSON (sorted keys, two-space indent)."""
@@ -322,6 +434,7 @@ class SignalModel:
         fdoc = root.section("fit")
         pdoc = root.section("provenance")
         gdoc = root.optional_section("gate")
+        adoc = root.optional_section("approval")
         stored_id = root.optional_string("model_id")
         root.done()
         try:
@@ -356,6 +469,7 @@ class SignalModel:
             )
             pdoc.done()
             gate = None if gdoc is None else _gate_from(gdoc)
+            approval = None if adoc is None else _approval_from(adoc)
             model = cls(
                 y=y,
                 x=x,
@@ -367,6 +481,7 @@ class SignalModel:
                 provenance=provenance,
                 transform=transform,  # type: ignore[arg-type]
                 gate=gate,
+                approval=approval,
             )
         except ParameterError as exc:
             raise DataValidationError(f"signal model JSON is invalid: {exc.message}") from None
@@ -434,6 +549,49 @@ def _gate_from(doc: _Fields) -> RegimeGate:
         source=source,  # type: ignore[arg-type]
         market_symbol=market_symbol,
     )
+
+
+def _approval_from(doc: _Fields) -> Approval:
+    policy = doc.string("policy")
+    passed = doc.boolean("passed")
+    status = doc.choice("status", ("passed", "override", "failed"))
+    criteria = []
+    for i, item in enumerate(doc.object_list("criteria")):
+        cdoc = _Fields(item, f"{doc.path}.criteria[{i}]")
+        criteria.append(
+            GateCriterion(
+                name=cdoc.string("name"),
+                value=cdoc.optional_number("value"),
+                threshold=cdoc.string("threshold"),
+                passed=cdoc.boolean("passed"),
+            )
+        )
+        cdoc.done()
+    edoc = doc.section("evidence")
+    evidence = tuple((key, edoc.optional_number(key)) for key in sorted(edoc.obj))
+    edoc.done()
+    odoc = doc.optional_section("override")
+    doc.done()
+    override = None
+    if odoc is not None:
+        override = GateOverride(
+            reason=odoc.string("reason"), by=odoc.string("by"), at=odoc.string("at")
+        )
+        odoc.done()
+    approval = Approval(
+        passed=passed,
+        criteria=tuple(criteria),
+        evidence=evidence,
+        policy=policy,
+        override=override,
+    )
+    if approval.status != status:
+        raise DataValidationError(
+            f"{doc.path}.status is {status!r} but its criteria and override make it "
+            f"{approval.status!r}",
+            {"field": f"{doc.path}.status"},
+        )
+    return approval
 
 
 def _zscore_from(doc: _Fields) -> ZScoreSpec:
@@ -565,6 +723,12 @@ class _Fields:
         ):
             raise self._fail(key, "a list of " + ("integers" if integers else "numbers"), value)
         return [float(v) for v in value]
+
+    def object_list(self, key: str) -> list[Any]:
+        value = self._get(key, False)
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise self._fail(key, "a list of objects", value)
+        return value
 
     def matrix(self, key: str) -> list[list[float]]:
         value = self._get(key, False)

@@ -40,6 +40,8 @@ from __future__ import annotations
 
 import math
 
+from titan_lib.exceptions import ParameterError
+
 HOLD = 0
 ENTER_LONG = 1
 ENTER_SHORT = 2
@@ -82,6 +84,49 @@ ACTIONS: tuple[str, ...] = (
 GATE_OPEN = 0
 GATE_NO_ENTRY = 1
 GATE_FLATTEN = 2
+
+GATE_NAMES: tuple[str, ...] = ("open", "no_entry", "flatten")
+"""Gate names, indexed by gate code."""
+
+
+def check_thresholds(entry: float, exit_: float, stop: float, max_hold: float = math.inf) -> None:
+    """Raise unless the thresholds fit the machine: ``0 <= exit_ < entry < stop`` and
+    ``max_hold >= 1`` bar (``stop`` and ``max_hold`` may be ``inf``: none).
+
+    The one validation of a rule's thresholds, shared by the served model's
+    :class:`~titan_lib.core.signal_model.SignalRules` and the backtest's ``PairRule``.
+
+    Raises
+    ------
+    ParameterError
+        A threshold that is not a number, NaN, out of order or negative, or
+        ``max_hold < 1``; the error names the parameter.
+    """
+    for name, value in (("entry", entry), ("exit", exit_), ("stop", stop), ("max_hold", max_hold)):
+        if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+            raise ParameterError(f"{name} must be a number, got {value!r}", {"parameter": name})
+    if not math.isfinite(entry) or entry <= 0:
+        raise ParameterError(
+            f"entry must be a finite z-score > 0, got {entry!r}", {"parameter": "entry"}
+        )
+    if exit_ < 0:
+        raise ParameterError(f"exit must be >= 0, got {exit_!r}", {"parameter": "exit"})
+    if exit_ >= entry:
+        raise ParameterError(
+            f"exit ({exit_!r}) must be below entry ({entry!r}): thresholds need "
+            "0 <= exit < entry < stop",
+            {"parameter": "exit"},
+        )
+    if stop <= entry:
+        raise ParameterError(
+            f"stop ({stop!r}) must be above entry ({entry!r}); use inf for no stop",
+            {"parameter": "stop"},
+        )
+    if max_hold < 1:
+        raise ParameterError(
+            f"max_hold must be >= 1 bar (inf for no time stop), got {max_hold!r}",
+            {"parameter": "max_hold"},
+        )
 
 
 def step(

@@ -1,14 +1,16 @@
 """Data of the backtest report, read from a backtest or walk-forward run's sidecar.
 
-Tables are recognised by their columns (as written from the backtest engine's results):
+Tables and values are looked up by the names of the runs' result schemas
+(:mod:`titan_lib.runner.result_schemas`):
 
-- equity: ``date``, ``equity`` (and ``drawdown``, else it is computed from equity);
-- trades: ``pnl`` with ``entry_date`` (one row per pair trade);
-- sweep: the parameter grid (``entry``, ``exit`` and others) with statistics per row;
-- windows (walk-forward): ``train_start``, ``test_start`` and ``is_*``/``oos_*`` values.
-
-The metrics are the sidecar's values named like the engine's statistics (``sharpe``,
-``total_return``, ...), at the top level or in a mapping such as ``stats``.
+- ``equity``: ``date``, ``equity`` (and ``drawdown``, else it is computed from equity);
+- ``trades``: one row per pair trade, with ``pnl`` and ``entry_date``;
+- ``sweep`` (a backtest): the parameter grid (``entry``, ``exit`` and others) with
+  statistics per row;
+- ``windows`` (a walk-forward): ``train_start``, ``test_start`` and ``is_*``/``oos_*``
+  values;
+- the values ``stats`` (the headline statistics, named as the engine's), ``degradation``
+  and ``sample``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,17 @@ from typing import Any
 
 import polars as pl
 
+from titan_lib.plots.backtest import with_drawdown
+from titan_lib.plots.labels import METRIC_LABELS
+from titan_lib.runner.result_schemas import (
+    DEGRADATION_VALUE,
+    EQUITY_TABLE,
+    SAMPLE_VALUE,
+    STATS_VALUE,
+    SWEEP_TABLE,
+    TRADES_TABLE,
+    WINDOWS_TABLE,
+)
 from titan_lib.runner.results import RunResults, load_results
 from titan_lib.stores.objects import ObjectStore
 
@@ -33,23 +46,6 @@ SWEEP_PARAMETERS = (
 )
 """Columns of a sweep table that are grid parameters (the rest are statistics)."""
 
-METRIC_LABELS = {
-    "total_return": "total return",
-    "cagr": "CAGR",
-    "ann_vol": "annual volatility",
-    "sharpe": "Sharpe",
-    "sortino": "Sortino",
-    "max_drawdown": "max drawdown",
-    "calmar": "Calmar",
-    "hit_rate": "hit rate",
-    "n_trades": "trades",
-    "avg_holding_days": "average holding (days)",
-    "turnover": "turnover",
-    "exposure": "exposure",
-    "costs_paid": "costs paid",
-    "final_equity": "final equity",
-}
-
 
 @dataclass(frozen=True)
 class BacktestView:
@@ -63,70 +59,47 @@ class BacktestView:
     windows: pl.DataFrame | None
     metrics: dict[str, Any]
     degradation: dict[str, Any]
+    sample: str = "in-sample"
+    """``"out-of-sample"`` only when the run recorded it (``values["sample"]``); every other
+    run is shown as in-sample."""
 
 
-def _tables(results: RunResults) -> list[pl.DataFrame]:
-    return [results.table(name) for name in sorted(results.tables)]
-
-
-def _first_with(tables: list[pl.DataFrame], *columns: str) -> pl.DataFrame | None:
-    return next((t for t in tables if all(c in t.columns for c in columns)), None)
+def _table(results: RunResults, name: str) -> pl.DataFrame | None:
+    return results.table(name) if name in results.tables else None
 
 
 def find_metrics(values: dict[str, Any]) -> dict[str, Any]:
-    """The run's headline statistics: known metric names at the top level, else in the
-    first mapping value that holds some (e.g. ``values["stats"]``)."""
-    top = {k: values[k] for k in METRIC_LABELS if k in values}
-    if top:
-        return top
-    for value in values.values():
-        if isinstance(value, dict):
-            nested = {k: value[k] for k in METRIC_LABELS if k in value}
-            if nested:
-                return nested
-    return {}
-
-
-def with_drawdown(equity: pl.DataFrame) -> pl.DataFrame:
-    """``date``, ``equity`` and ``drawdown`` (fraction below the running peak, >= 0)."""
-    frame = equity.sort("date")
-    if "drawdown" not in frame.columns:
-        frame = frame.with_columns(
-            (1.0 - pl.col("equity") / pl.col("equity").cum_max()).alias("drawdown")
-        )
-    return frame.select(pl.col("date").cast(pl.Date), "equity", "drawdown")
+    """The run's headline statistics (``values["stats"]``) that a report shows, in the
+    order of :data:`~titan_lib.plots.labels.METRIC_LABELS`."""
+    stats = values.get(STATS_VALUE)
+    if not isinstance(stats, dict):
+        return {}
+    return {k: stats[k] for k in METRIC_LABELS if k in stats}
 
 
 def backtest_view(store: ObjectStore, run_id: str) -> BacktestView:
     """Read everything the report shows from one run's sidecar."""
     results = load_results(run_id, store)
-    tables = _tables(results)
-    equity = _first_with(tables, "date", "equity")
-    sweep = next(
-        (
-            t
-            for t in tables
-            if "entry" in t.columns
-            and "exit" in t.columns
-            and "date" not in t.columns
-            and t.height > 1
-            and any(m in t.columns for m in METRIC_LABELS)
-        ),
-        None,
-    )
-    degradation = next(
-        (v for k, v in results.values.items() if "degradation" in k and isinstance(v, dict)), {}
-    )
+    equity = _table(results, EQUITY_TABLE)
+    sweep = _table(results, SWEEP_TABLE)
+    degradation = results.values.get(DEGRADATION_VALUE)
     return BacktestView(
         run_id=run_id,
         notebook=results.notebook,
         equity=with_drawdown(equity) if equity is not None and equity.height else None,
-        trades=_first_with(tables, "pnl", "entry_date"),
-        sweep=sweep,
-        windows=_first_with(tables, "train_start", "test_start"),
+        trades=_table(results, TRADES_TABLE),
+        sweep=sweep if sweep is not None and sweep.height > 1 else None,
+        windows=_table(results, WINDOWS_TABLE),
         metrics=find_metrics(results.values),
-        degradation=degradation,
+        degradation=degradation if isinstance(degradation, dict) else {},
+        sample=run_sample(results.values),
     )
+
+
+def run_sample(values: dict[str, Any]) -> str:
+    """The run's sample label: ``values["sample"]`` when it is ``"out-of-sample"``, else
+    ``"in-sample"`` (a run that does not say is not assumed to be out of sample)."""
+    return "out-of-sample" if values.get(SAMPLE_VALUE) == "out-of-sample" else "in-sample"
 
 
 def sweep_axes(sweep: pl.DataFrame) -> tuple[list[str], list[str]]:
@@ -136,28 +109,6 @@ def sweep_axes(sweep: pl.DataFrame) -> tuple[list[str], list[str]]:
     ]
     metrics = [c for c in METRIC_LABELS if c in sweep.columns]
     return params, metrics
-
-
-def sweep_grid(
-    sweep: pl.DataFrame, x: str, y: str, metric: str
-) -> tuple[list[Any], list[Any], list[list[float | None]]]:
-    """The heatmap of ``metric`` over parameters ``x`` and ``y``.
-
-    Where other parameters vary too, each cell holds the best (largest) value of the
-    metric over them (smallest for ``max_drawdown``).
-
-    Returns
-    -------
-    tuple
-        ``(x values, y values, z rows)``, ``z[i][j]`` at ``y values[i]``, ``x values[j]``.
-    """
-    agg = pl.col(metric).min() if metric == "max_drawdown" else pl.col(metric).max()
-    cells = sweep.group_by(x, y).agg(agg.alias("v"))
-    xs = sorted(cells.get_column(x).unique().to_list())
-    ys = sorted(cells.get_column(y).unique().to_list())
-    lookup = {(a, b): v for a, b, v in cells.iter_rows()}
-    z = [[lookup.get((a, b)) for a in xs] for b in ys]
-    return xs, ys, z
 
 
 def sort_trades(trades: pl.DataFrame, column: str, descending: bool) -> pl.DataFrame:

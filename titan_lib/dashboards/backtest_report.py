@@ -11,22 +11,21 @@ from typing import Any
 
 import ipywidgets as widgets
 import plotly.graph_objects  # noqa: F401  (loaded before a visitor arrives)
+import polars as pl
 
 from titan_lib.dashboards.backtest_data import (
-    METRIC_LABELS,
     BacktestView,
     backtest_view,
     sort_trades,
     sweep_axes,
-    sweep_grid,
 )
-from titan_lib.dashboards.backtest_figures import equity_figure, heatmap_figure, in_out_figure
 from titan_lib.dashboards.catalog import DASHBOARDS
 from titan_lib.dashboards.figures import new_output, show_figure
 from titan_lib.dashboards.layout import (
     cards,
     control,
     empty_store_notice,
+    escape,
     guard_callback,
     guarded,
     html_table,
@@ -36,6 +35,8 @@ from titan_lib.dashboards.layout import (
 )
 from titan_lib.dashboards.request import PageRequest
 from titan_lib.dashboards.runs import preselect, successful_runs
+from titan_lib.plots.backtest import equity_figure, in_out_figure, sweep_figure
+from titan_lib.plots.formatting import Kind, column_kind, column_label, format_number
 
 TITLE = DASHBOARDS["backtest_report"].title
 SUBTITLE = (
@@ -76,7 +77,7 @@ def _build(request: PageRequest) -> widgets.Widget:
 
     store = open_store(request.store)
     runs = successful_runs(store, ("backtest", "walk_forward"))
-    chosen = preselect(runs, request.run)
+    chosen = preselect(runs, request.run, kind="backtest")
     if chosen is None:
         body = widgets.VBox([empty_store_notice("backtest or walk-forward runs", store.uri)])
         return mark_ready(page(TITLE, SUBTITLE, [], body))
@@ -99,6 +100,9 @@ def _build(request: PageRequest) -> widgets.Widget:
     heat_y = control(widgets.Dropdown(description="y axis"), "heat-y")
     heat_metric = control(widgets.Dropdown(description="metric"), "heat-metric")
     heatmap = new_output("heatmap")
+    heat_note = widgets.HTML()
+    in_out_note = widgets.HTML()
+    in_out_note.add_class("titan-idle-windows")
     sort_by = control(widgets.Dropdown(description="sort by"), "trade-sort")
     descending = control(
         widgets.ToggleButtons(options=[("descending", True), ("ascending", False)], value=True),
@@ -118,9 +122,7 @@ def _build(request: PageRequest) -> widgets.Widget:
             fill_menus(view)
         finally:
             state["quiet"] = False
-        metrics.value = cards(
-            {METRIC_LABELS[k]: v for k, v in view.metrics.items()} | _degradation(view)
-        )
+        metrics.value = cards({"sample": view.sample} | dict(view.metrics) | _degradation(view))
         if view.equity is not None:
             show_figure(equity_chart, equity_figure(view.equity, _equity_title(view)))
         else:
@@ -136,13 +138,15 @@ def _build(request: PageRequest) -> widgets.Widget:
                 for c in view.windows.columns
                 if c.startswith("is_") and f"oos_{c[3:]}" in view.windows.columns
             ]
-            in_out_metric.options = compared
+            in_out_metric.options = [(column_label(c), c) for c in compared]
             in_out_metric.value = compared[0] if compared else None
         else:
             in_out_metric.options = []
         if view.sweep is not None:
             params, stats = sweep_axes(view.sweep)
-            heat_x.options, heat_y.options, heat_metric.options = params, params, stats
+            worded = [(column_label(p), p) for p in params]
+            heat_x.options, heat_y.options = worded, list(worded)
+            heat_metric.options = [(column_label(m), m) for m in stats]
             if len(params) >= 2:
                 heat_x.value, heat_y.value = params[0], params[1]
             heat_metric.value = "sharpe" if "sharpe" in stats else (stats[0] if stats else None)
@@ -150,11 +154,12 @@ def _build(request: PageRequest) -> widgets.Widget:
             heat_x.options = heat_y.options = heat_metric.options = []
         if view.trades is not None:
             columns = [c for c in TRADE_COLUMNS if c in view.trades.columns]
-            sort_by.options = columns
+            sort_by.options = [(column_label(c), c) for c in columns]
             sort_by.value = "pnl" if "pnl" in columns else columns[0]
 
     def draw_in_out() -> None:
         view: BacktestView = state["view"]
+        in_out_note.value = idle_windows_note(view.windows)
         if view.windows is None or not in_out_metric.value:
             _say(
                 in_out_chart,
@@ -173,8 +178,17 @@ def _build(request: PageRequest) -> widgets.Widget:
         if x == y:
             _say(heatmap, "Choose two different parameters for the axes.")
             return
-        xs, ys, z = sweep_grid(view.sweep, str(x), str(y), str(metric))
-        show_figure(heatmap, heatmap_figure(xs, ys, z, str(x), str(y), str(metric)))
+        hidden = [p for p in sweep_axes(view.sweep)[0] if p not in (x, y)]
+        metric_words = escape(column_label(str(metric)))
+        hidden_words = escape(", ".join(column_label(p) for p in hidden))
+        plural = "s" * (len(hidden) != 1)
+        heat_note.value = (
+            f"<div class='titan-muted'>Each cell shows the best {metric_words} over "
+            f"{hidden_words}, the parameter{plural} not on the axes.</div>"
+            if hidden
+            else ""
+        )
+        show_figure(heatmap, sweep_figure(view.sweep, str(x), str(y), str(metric)))
 
     def draw_trades() -> None:
         view: BacktestView = state["view"]
@@ -203,7 +217,7 @@ def _build(request: PageRequest) -> widgets.Widget:
         messages.children = [
             notice(
                 f"Run {request.run} is not a successful backtest in this store; "
-                "showing the newest one instead."
+                f"showing {chosen.label} instead."
             )
         ]
     body = widgets.VBox(
@@ -214,10 +228,14 @@ def _build(request: PageRequest) -> widgets.Widget:
             _section("In-sample vs out-of-sample"),
             in_out_metric,
             in_out_chart,
-            _section("Parameter sweep"),
+            in_out_note,
+            _section(
+                "Parameter sweep (in-sample: each cell is scored on the data it is chosen on)"
+            ),
             widgets.HBox(
                 [heat_x, heat_y, heat_metric], layout=widgets.Layout(flex_flow="row wrap")
             ),
+            heat_note,
             heatmap,
             _section("Trades"),
             widgets.HBox([sort_by, descending], layout=widgets.Layout(flex_flow="row wrap")),
@@ -229,19 +247,39 @@ def _build(request: PageRequest) -> widgets.Widget:
 
 
 def _equity_title(view: BacktestView) -> str:
-    kind = "out-of-sample equity (walk-forward)" if view.windows is not None else "equity"
-    return f"{kind} · {view.notebook} · {view.run_id[-6:]}"
+    kind = "equity (walk-forward)" if view.windows is not None else "equity"
+    return f"{view.sample} {kind} · {view.notebook} · {view.run_id[-6:]}"
+
+
+DEGRADATION_LABELS = {
+    "in_sample": "in-sample {}",
+    "out_of_sample": "out-of-sample {}",
+    "is_minus_oos": "in-sample minus out-of-sample {}",
+    "oos_over_is": "out-of-sample / in-sample {}",
+    "windows": "windows that traded",
+}
+"""Walk-forward degradation figures in words (``{}`` is the objective, e.g. Sharpe)."""
 
 
 def _degradation(view: BacktestView) -> dict[str, Any]:
-    """Walk-forward degradation figures as card entries (objective in the label)."""
-    objective = view.degradation.get("objective")
-    suffix = f" ({objective})" if objective else ""
-    return {
-        f"{key.replace('_', ' ')}{suffix}": value
-        for key, value in view.degradation.items()
-        if key != "objective" and isinstance(value, int | float)
-    }
+    """Walk-forward degradation figures as card entries, labelled and written out (means
+    over the windows that traded)."""
+    objective = str(view.degradation.get("objective") or "")
+    words = column_label(objective) if objective else "objective"
+    cards: dict[str, Any] = {}
+    for key, value in view.degradation.items():
+        if key not in DEGRADATION_LABELS or not isinstance(value, int | float):
+            continue
+        kind: Kind = (
+            "count"
+            if key == "windows"
+            else "ratio"
+            if key == "oos_over_is"
+            else column_kind(objective)
+        )
+        written = format_number(value, kind)
+        cards[DEGRADATION_LABELS[key].format(words)] = written
+    return cards
 
 
 def _say(output: widgets.Output, message: str) -> None:
@@ -250,3 +288,17 @@ def _say(output: widgets.Output, message: str) -> None:
     output.clear_output(wait=True)
     with output:
         display(notice(message))
+
+
+def idle_windows_note(windows: pl.DataFrame | None) -> str:
+    """A sentence on the walk-forward test windows without trades (empty when none)."""
+    if windows is None or "oos_n_trades" not in windows.columns or windows.height == 0:
+        return ""
+    idle = windows.filter(pl.col("oos_n_trades").fill_null(0) == 0).height
+    if idle == 0:
+        return ""
+    return (
+        f"<div class='titan-muted'>{idle} of {windows.height} test windows had no trades: "
+        "the spread never moved past the entry band there, so the window earned nothing and "
+        "ratios such as Sharpe are undefined (no bar is drawn).</div>"
+    )

@@ -1,12 +1,13 @@
 """Showing plotly figures in a dashboard.
 
-A figure is built as a plain ``go.Figure`` and shown in an ``ipywidgets.Output`` as an HTML
-output: a ``div`` and a small script that draws the figure's JSON with the partial
-plotly.js bundle the page template loads (``window.titanPlotly``, see
-:mod:`titan_lib.dashboards.plotly_bundle`); a new selection replaces the output. The
-chart's div (``.js-plotly-plot``) then holds the drawn data as ``gd.data``. Output widgets
-are trusted, so the script runs; opened outside ``titan dashboard`` (no loader on the
-page) the output says where the chart is drawn instead.
+A figure is built by :mod:`titan_lib.plots` (the same charts the notebooks draw) and shown
+in an ``ipywidgets.Output`` as an HTML output: a ``div`` and a small script that draws the
+figure's JSON with the partial plotly.js bundle the page template loads
+(``window.titanPlotly``, see :mod:`titan_lib.dashboards.plotly_bundle`); a new selection
+replaces the output. The chart's div (``.js-plotly-plot``) then holds the drawn data as
+``gd.data``. Output widgets are trusted, so the script runs; opened outside
+``titan dashboard`` (no loader on the page) the output says where the chart is drawn
+instead.
 """
 
 from __future__ import annotations
@@ -15,26 +16,15 @@ import json
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from titan_lib.plots.style import style_figure
+
 if TYPE_CHECKING:
     import ipywidgets as widgets
     import plotly.graph_objects as go
-    import polars as pl
 
 PLOT_CONFIG: dict[str, Any] = {"displaylogo": False}
 """Not ``responsive``: a responsive chart takes its container's height, which an output
 area does not have; the layout's height and the page width (``autosize``) size it."""
-TEMPLATE = "plotly_white"
-
-
-def chart_values(values: pl.Series) -> list[float | None]:
-    """A numeric column for a trace: floats, ``None`` (a gap in the line) where missing.
-
-    Plain JSON numbers, so ``gd.data`` in the browser holds the values themselves (plotly
-    keeps base64 typed arrays encoded there).
-    """
-    import polars as pl
-
-    return values.cast(pl.Float64).fill_nan(None).to_list()
 
 
 def new_output(name: str) -> widgets.Output:
@@ -44,20 +34,6 @@ def new_output(name: str) -> widgets.Output:
     out = widgets.Output(layout=widgets.Layout(width="100%"))
     out.add_class(f"titan-{name}")
     return out
-
-
-def style_figure(fig: go.Figure, title: str, height: int) -> go.Figure:
-    """Common look: white template, title, fixed height, width following the page."""
-    fig.update_layout(
-        template=TEMPLATE,
-        title={"text": title, "x": 0.01, "font": {"size": 15}},
-        height=height,
-        autosize=True,
-        margin={"l": 60, "r": 20, "t": 44, "b": 36},
-        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"},
-        hovermode="x unified",
-    )
-    return fig
 
 
 def figure_json(fig: go.Figure) -> str:

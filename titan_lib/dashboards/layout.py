@@ -10,11 +10,12 @@ each control.
 from __future__ import annotations
 
 import html
-import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from titan_lib.dashboards.catalog import DASHBOARDS
 from titan_lib.exceptions import TitanError
+from titan_lib.plots.formatting import column_label, format_column_value
 
 if TYPE_CHECKING:
     import ipywidgets as widgets
@@ -29,13 +30,16 @@ _STYLE = """
   max-width: 1400px; margin: 0 auto; }
 .titan-title h1 { font-size: 1.6em; margin: 8px 0 2px 0; }
 .titan-title p { color: #555; margin: 0 0 8px 0; }
+.titan-title .titan-home { font-size: 0.85em; color: #2f6fb0; text-decoration: none; }
 .titan-notice { border-left: 4px solid #2f6fb0; background: #eef4fb; padding: 10px 14px;
   margin: 8px 0; }
 .titan-notice code { background: #dde8f5; padding: 1px 4px; }
 .titan-table { border-collapse: collapse; font-size: 0.9em; width: 100%; }
 .titan-table th, .titan-table td { padding: 3px 8px; border-bottom: 1px solid #ddd;
   text-align: right; white-space: nowrap; }
-.titan-table th { background: #f3f5f8; position: sticky; top: 0; }
+.titan-table th { background: #f3f5f8; }
+.titan-table-box { overflow-x: auto; }
+@media print { .titan-table-box { overflow: visible; } }
 .titan-table td:first-child, .titan-table th:first-child { text-align: left; }
 .titan-cards { display: flex; flex-wrap: wrap; gap: 8px; margin: 6px 0; }
 .titan-card { border: 1px solid #d8dde6; border-radius: 6px; padding: 6px 12px;
@@ -52,27 +56,29 @@ def escape(value: Any) -> str:
     return html.escape(str(value))
 
 
-def format_value(value: Any, digits: int = 4) -> str:
-    """Compact text of a number or anything else; ``-`` for missing or non-finite."""
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return "-"
-        return f"{value:,.{digits}g}" if abs(value) < 1e5 else f"{value:,.0f}"
-    return str(value)
+def format_value(value: Any, column: str = "") -> str:
+    """``value`` written for a reader as column ``column`` reads (percent, money, ...; see
+    :mod:`titan_lib.plots.formatting`); ``-`` for missing or non-finite."""
+    return format_column_value(column, value)
+
+
+LANDING_HREF = DASHBOARDS["index"].notebook
+"""The landing page, relative to a dashboard's own URL (``/voila/render/<name>.ipynb``)."""
 
 
 def title_bar(title: str, subtitle: str) -> widgets.HTML:
-    """The page heading: title and one line saying what the page shows."""
+    """The page heading: a link back to the landing page, the title and one line saying
+    what the page shows."""
     import ipywidgets as widgets
 
+    home = (
+        ""
+        if title == DASHBOARDS["index"].title
+        else f"<a class='titan-home' href='{LANDING_HREF}'>&larr; All dashboards</a>"
+    )
     return widgets.HTML(
-        f"{_STYLE}<div class='titan-title'><h1>{escape(title)}</h1><p>{escape(subtitle)}</p></div>"
+        f"{_STYLE}<div class='titan-title'>{home}<h1>{escape(title)}</h1>"
+        f"<p>{escape(subtitle)}</p></div>"
     )
 
 
@@ -88,13 +94,21 @@ def notice(message: str, command: str | None = None) -> widgets.HTML:
     return box
 
 
+def main_job_command(store: str) -> str:
+    """The main job's full command line for ``store`` (``--store`` unless the default)."""
+    from titan_lib.config import store_option
+
+    return MAIN_JOB_COMMAND + store_option(store)
+
+
 def empty_store_notice(what: str, store: str) -> widgets.HTML:
-    """The message for a store without the runs a dashboard needs."""
+    """The message for a store without the runs a dashboard needs, with the command that
+    fills this store."""
     return notice(
         f"No {what} in the store {store} yet. Fill it with the main job "
         "(ingest, scan, analysis, regimes, backtest, walk-forward, publish), then reload "
         "this page.",
-        MAIN_JOB_COMMAND,
+        main_job_command(store),
     )
 
 
@@ -157,32 +171,38 @@ def html_table(
     frame: pl.DataFrame,
     *,
     labels: Mapping[str, str] | None = None,
-    max_rows: int = 200,
-    digits: int = 4,
+    max_rows: int = 500,
 ) -> str:
-    """An HTML table (``titan-table``) of ``frame``'s rows, numbers formatted compactly.
+    """An HTML table (``titan-table``) of ``frame``'s rows.
 
-    Only the first ``max_rows`` rows are shown; a note says how many were left out.
+    Headers are the columns' names in words (``labels`` overrides them), values are
+    written as each column reads (:func:`format_value`). Only the first ``max_rows`` rows
+    are shown; a note says how many were left out. The table is never in a scrolling box
+    of its own, so the page prints and screenshots whole.
     """
     labels = labels or {}
-    head = "".join(f"<th>{escape(labels.get(c, c))}</th>" for c in frame.columns)
+    head = "".join(f"<th>{escape(labels.get(c, column_label(c)))}</th>" for c in frame.columns)
     rows = []
     for row in frame.head(max_rows).iter_rows():
-        cells = "".join(f"<td>{escape(format_value(v, digits))}</td>" for v in row)
+        cells = "".join(
+            f"<td>{escape(format_value(v, c))}</td>"
+            for c, v in zip(frame.columns, row, strict=True)
+        )
         rows.append(f"<tr>{cells}</tr>")
     more = frame.height - max_rows
     note = f"<div class='titan-muted'>{more} more rows not shown</div>" if more > 0 else ""
     return (
-        f"<div style='max-height:420px;overflow:auto'><table class='titan-table'>"
+        f"<div class='titan-table-box'><table class='titan-table'>"
         f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>{note}"
     )
 
 
-def cards(items: Mapping[str, Any], digits: int = 4) -> str:
-    """A row of statistic cards (``titan-card``), label over value."""
+def cards(items: Mapping[str, Any]) -> str:
+    """A row of statistic cards (``titan-card``): each statistic's name in words over its
+    value, written as the statistic reads."""
     body = "".join(
-        f"<div class='titan-card'><div class='label'>{escape(label)}</div>"
-        f"<div class='value'>{escape(format_value(value, digits))}</div></div>"
-        for label, value in items.items()
+        f"<div class='titan-card'><div class='label'>{escape(column_label(name))}</div>"
+        f"<div class='value'>{escape(format_value(value, name))}</div></div>"
+        for name, value in items.items()
     )
     return f"<div class='titan-cards'>{body}</div>"

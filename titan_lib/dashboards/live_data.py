@@ -1,27 +1,50 @@
 """Data of the live-signals dashboard: published models, their signals, the ledger.
 
-Each served model is evaluated with :func:`titan_lib.core.evaluate` on the serving price
-tails (``prices/latest/<SYMBOL>.json``), from the position the ledger holds for it (so the
-action is what production would do next). Positions and P&L come from the order ledger:
-mark-to-market P&L of a symbol is ``cash + quantity * last close``. Nothing is written:
+Each served model is evaluated with :func:`titan_lib.core.serving.evaluate_served` on the
+serving price tails (``prices/latest/<SYMBOL>.json``), from the position the ledger holds
+for it (so the action is what production would do next). Positions and P&L come from the
+order ledger, marked at the last close (:mod:`titan_lib.core.serving.marks`: P&L of a
+symbol is ``cash + quantity * last close``). Nothing is written:
 a SQLite ledger that does not exist yet is reported as empty, not created.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
 
-from titan_lib.core import PriceTail, SignalModel, evaluate, latest_prices, list_models
+from titan_lib.core import PriceTail, SignalModel, latest_prices, list_models
 from titan_lib.core.execution import Ledger, Position, open_ledger
-from titan_lib.exceptions import TitanError
+from titan_lib.core.model_health import HealthRecord
+from titan_lib.core.model_health_store import health_history
+from titan_lib.core.serving import (
+    ServedSignal,
+    evaluate_served,
+    held_side,
+    is_open,
+    mark_to_market,
+    pair_quantities,
+    pnl_by_model,
+)
+from titan_lib.exceptions import NotFoundError, TitanError
 from titan_lib.stores.objects import ObjectStore
 
 LEDGER_FILE = "ledger.sqlite"
+
+HEALTH_HISTORY = 10
+"""Health checks shown per model."""
+_HEALTH_SCHEMA = {
+    "model": pl.String,
+    "pair": pl.String,
+    "checked_at": pl.String,
+    "as_of": pl.String,
+    "state": pl.String,
+    "reason": pl.String,
+}
 
 
 @dataclass(frozen=True)
@@ -32,7 +55,10 @@ class LiveSnapshot:
     ----------
     signals
         One row per served model: ``model``, ``pair``, ``as_of``, ``zscore``, ``action``,
-        ``position`` (target), ``held`` (ledger), ``regime``, ``reason``.
+        ``position`` (target), ``held`` (ledger), ``regime``, ``reason``, ``approval``
+        (the publish gate's verdict, :func:`approval_label`), ``health`` (the latest
+        health check: ``healthy``, ``warning: <reason>``, ``broken: <reason>`` or
+        ``never checked``).
     positions
         Open positions per model and symbol: ``model``, ``symbol``, ``quantity``,
         ``last_close``, ``market_value``, ``pnl``.
@@ -47,6 +73,10 @@ class LiveSnapshot:
     read_at
         When this snapshot was read (ISO 8601 UTC, milliseconds: two Refresh clicks within
         a second still show different times).
+    health
+        The health checks of the served models, newest first (at most
+        :data:`HEALTH_HISTORY` per model): ``model``, ``pair``, ``checked_at``, ``as_of``,
+        ``state``, ``reason``.
     """
 
     signals: pl.DataFrame
@@ -56,6 +86,7 @@ class LiveSnapshot:
     prices_updated: str | None
     ledger: str
     read_at: str
+    health: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=_HEALTH_SCHEMA))
 
 
 def open_ledger_readonly(store: ObjectStore, uri: str | None = None) -> tuple[Ledger | None, str]:
@@ -85,11 +116,8 @@ def pair_name(model: SignalModel) -> str:
 
 def held_position(model: SignalModel, positions: list[Position]) -> int:
     """The spread position the ledger holds for ``model``: the sign of the ``y`` leg
-    (long ``y`` is long the spread)."""
-    for p in positions:
-        if p.model_id == model.model_id and p.symbol == model.y and abs(p.quantity) > 1e-12:
-            return 1 if p.quantity > 0 else -1
-    return 0
+    (long ``y`` is long the spread), :func:`titan_lib.core.serving.held_side`."""
+    return held_side(model, pair_quantities(positions, model.model_id))
 
 
 def read_snapshot(store: ObjectStore, ledger_uri: str | None = None) -> LiveSnapshot:
@@ -107,33 +135,62 @@ def read_snapshot(store: ObjectStore, ledger_uri: str | None = None) -> LiveSnap
                 tails[symbol] = None
         return tails[symbol]
 
-    rows = [_signal_row(model, positions, tail) for model in models.values()]
-    open_rows = []
-    pnl_by_model: dict[str, float] = {}
-    for p in positions:
-        last = tail(p.symbol)
-        close = last.last_close if last is not None else None
-        pnl = p.cash + p.quantity * close if close is not None else None
-        if pnl is not None:
-            pnl_by_model[p.model_id] = pnl_by_model.get(p.model_id, 0.0) + pnl
-        if abs(p.quantity) > 1e-12:
-            open_rows.append(
-                {
-                    "model": p.model_id[:12],
-                    "symbol": p.symbol,
-                    "quantity": p.quantity,
-                    "last_close": close,
-                    "market_value": p.quantity * close if close is not None else None,
-                    "pnl": pnl,
-                }
-            )
+    def tail_of(symbol: str) -> PriceTail:
+        found = tail(symbol)
+        if found is None:
+            raise NotFoundError(f"no serving prices for {symbol}", {"symbol": symbol})
+        return found
+
+    served = evaluate_served(
+        models.values(), tail_of, position_of=lambda model: held_position(model, positions)
+    )
+    histories = {
+        model_id: health_history(store, model_id, limit=HEALTH_HISTORY) for model_id in models
+    }
+    rows = [
+        {
+            **_signal_row(s, held_position(s.model, positions)),
+            "health": health_label(histories[s.model.model_id]),
+        }
+        for s in served
+    ]
+    health_rows = [
+        {
+            "model": model_id[:12],
+            "pair": pair_name(models[model_id]),
+            "checked_at": record.checked_at[:19],
+            "as_of": record.as_of,
+            "state": record.state,
+            "reason": record.reason,
+        }
+        for model_id, records in histories.items()
+        for record in reversed(records)
+    ]
+
+    def last_close(symbol: str) -> float | None:
+        last = tail(symbol)
+        return last.last_close if last is not None else None
+
+    marks = mark_to_market(positions, last_close)
+    open_rows = [
+        {
+            "model": m.position.model_id[:12],
+            "symbol": m.position.symbol,
+            "quantity": m.position.quantity,
+            "last_close": m.last_price,
+            "market_value": m.market_value,
+            "pnl": m.pnl,
+        }
+        for m in marks
+        if is_open(m.position.quantity)
+    ]
     pnl_rows = [
         {
             "model": model_id[:12],
             "pair": pair_name(models[model_id]) if model_id in models else "(not served)",
             "pnl": value,
         }
-        for model_id, value in sorted(pnl_by_model.items())
+        for model_id, value in sorted(pnl_by_model(marks).items())
     ]
     updated = [t.updated_at for t in tails.values() if t is not None]
     return LiveSnapshot(
@@ -146,7 +203,17 @@ def read_snapshot(store: ObjectStore, ledger_uri: str | None = None) -> LiveSnap
         prices_updated=max(updated) if updated else None,
         ledger=ledger_text,
         read_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
+        health=pl.DataFrame(health_rows, schema=_HEALTH_SCHEMA),
     )
+
+
+def health_label(records: list[HealthRecord]) -> str:
+    """The latest check as shown next to a model: ``healthy``, ``<state>: <reason>`` or
+    ``never checked``."""
+    if not records:
+        return "never checked"
+    latest = records[-1]
+    return latest.state if not latest.reason else f"{latest.state}: {latest.reason}"
 
 
 _SIGNAL_SCHEMA = {
@@ -159,6 +226,8 @@ _SIGNAL_SCHEMA = {
     "held": pl.Int64,
     "regime": pl.Int64,
     "reason": pl.String,
+    "approval": pl.String,
+    "health": pl.String,
 }
 _POSITION_SCHEMA = {
     "model": pl.String,
@@ -170,8 +239,21 @@ _POSITION_SCHEMA = {
 }
 
 
-def _signal_row(model: SignalModel, positions: list[Position], tail: Any) -> dict[str, Any]:
-    held = held_position(model, positions)
+def approval_label(model: SignalModel) -> str:
+    """The publish gate's verdict as shown next to a model: ``passed``, ``OVERRIDE: <reason>``
+    (failed the gate, published under an override) or ``none recorded``."""
+    approval = model.approval
+    if approval is None:
+        return "none recorded"
+    if approval.passed:
+        return "passed"
+    if approval.override is not None:
+        return f"OVERRIDE: {approval.override.reason}"
+    return "FAILED"
+
+
+def _signal_row(served: ServedSignal, held: int) -> dict[str, Any]:
+    model = served.model
     row: dict[str, Any] = {
         "model": model.model_id[:12],
         "pair": pair_name(model),
@@ -182,16 +264,14 @@ def _signal_row(model: SignalModel, positions: list[Position], tail: Any) -> dic
         "held": held,
         "regime": None,
         "reason": None,
+        "approval": approval_label(model),
     }
-    series = {s: tail(s) for s in model.symbols}
-    missing = [s for s, t in series.items() if t is None]
-    if missing:
-        row["reason"] = f"no serving prices for {', '.join(missing)}"
+    if served.missing:
+        row["reason"] = f"no serving prices for {', '.join(served.missing)}"
         return row
-    try:
-        signal = evaluate(model, series, position=held)
-    except TitanError as exc:
-        row["reason"] = exc.message
+    signal = served.signal
+    if signal is None:
+        row["reason"] = served.error_message
         return row
     row.update(
         as_of=signal.as_of,

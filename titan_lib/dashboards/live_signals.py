@@ -8,14 +8,15 @@ everything again and shows the time of the read.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import ipywidgets as widgets
-import plotly.graph_objects as go
+import plotly.graph_objects  # noqa: F401  (loaded before a visitor arrives)
 import polars as pl
 
 from titan_lib.dashboards.catalog import DASHBOARDS
-from titan_lib.dashboards.figures import chart_values, new_output, show_figure, style_figure
+from titan_lib.dashboards.figures import new_output, show_figure
 from titan_lib.dashboards.layout import (
     control,
     empty_store_notice,
@@ -24,16 +25,58 @@ from titan_lib.dashboards.layout import (
     guarded,
     html_table,
     mark_ready,
+    notice,
     page,
 )
 from titan_lib.dashboards.live_data import LiveSnapshot, pair_name, read_snapshot, zscore_history
 from titan_lib.dashboards.request import PageRequest
+from titan_lib.plots.backtest import zscore_figure
 
 TITLE = DASHBOARDS["live_signals"].title
 SUBTITLE = (
     "Published models and what each would do now (z-score, action, regime), with open "
     "positions and P&L from the order ledger."
 )
+
+
+STALE_AFTER_DAYS = 4
+"""Prices older than this many calendar days are called stale (a long weekend is not)."""
+SIGNALS_LEGEND = (
+    "<div class='titan-muted' style='margin:4px 0 10px 0;max-width:900px'>"
+    "<b>z-score</b>: how far the pair's spread is from its recent mean, in standard "
+    "deviations. <b>Action</b>: what the model's rules say at the latest close (enter long "
+    "or short the spread, exit, stop out, or hold). <b>Target position</b>: where the rules "
+    "want the pair to be: +1 long the spread (buy the first leg, sell the second), -1 short "
+    "it, 0 flat. <b>Held now</b>: the position the order ledger holds (different from the "
+    "target until an order fills). <b>Regime</b>: the market state the model's regime fit "
+    "assigns to the latest close, numbered as in the pair explorer's shading.</div>"
+)
+
+
+def freshness_html(snap: LiveSnapshot, today: date) -> str:
+    """When the page was read, how old its prices are (stale ones said plainly), and
+    whether positions come from an order ledger (never a server path)."""
+    dates = [d for d in snap.signals.get_column("as_of").to_list() if d]
+    latest = max(dates) if dates else None
+    age = (today - date.fromisoformat(str(latest)[:10])).days if latest else None
+    if not snap.ledger.startswith("no ledger"):
+        ledger = "positions from the order ledger"
+    elif "configured" in snap.ledger:
+        ledger = "no order ledger configured for this store (set TITAN_LEDGER)"
+    else:
+        ledger = "no orders placed yet"
+    line = (
+        f"<div class='titan-muted'>Read at <b>{escape(snap.read_at[:23].replace('T', ' '))} "
+        f"UTC</b> · prices as of <b>{escape(latest or 'never')}</b> · {escape(ledger)}</div>"
+    )
+    if age is None or age <= STALE_AFTER_DAYS:
+        return line
+    return line + (
+        "<div class='titan-notice titan-stale'>These prices are <b>stale</b>: the latest "
+        f"close is from {escape(latest)}, {age:,} days ago. The signals below are what the "
+        "models would have done then, not now; they become live once the serving prices "
+        "are updated (the daily run).</div>"
+    )
 
 
 def prepare() -> None:
@@ -64,22 +107,6 @@ def build_live_signals(request: PageRequest) -> widgets.Widget:
     return guarded(lambda: _build(request), TITLE, SUBTITLE)
 
 
-def zscore_figure(history: pl.DataFrame, title: str, entry: float, exit_band: float) -> go.Figure:
-    """A model's z-score over its serving history with the entry and exit bands."""
-    dates = history.get_column("date").cast(pl.String).to_list()
-    fig = go.Figure(
-        go.Scatter(
-            x=dates,
-            y=chart_values(history.get_column("z")),
-            name="z-score",
-            mode="lines",
-        )
-    )
-    for level, dash in ((entry, "dash"), (-entry, "dash"), (exit_band, "dot"), (-exit_band, "dot")):
-        fig.add_hline(y=level, line_dash=dash, line_width=1, line_color="#888")
-    return style_figure(fig, title, height=340)
-
-
 def _build(request: PageRequest) -> widgets.Widget:
     from titan_lib.stores.objects import open_store
 
@@ -102,15 +129,14 @@ def _build(request: PageRequest) -> widgets.Widget:
     positions.add_class("titan-positions")
     pnl = widgets.HTML()
     pnl.add_class("titan-pnl")
+    health = widgets.HTML()
+    health.add_class("titan-health")
     chart = new_output("zscore-chart")
     state: dict[str, Any] = {"snapshot": snapshot, "quiet": False}
 
     def show(snap: LiveSnapshot) -> None:
         state["snapshot"] = snap
-        status.value = (
-            f"<div class='titan-muted'>Read at <b>{escape(snap.read_at)}</b> · prices updated "
-            f"{escape(snap.prices_updated or 'never')} · ledger: {escape(snap.ledger)}</div>"
-        )
+        status.value = freshness_html(snap, date.today())
         signals.value = html_table(snap.signals)
         positions.value = (
             html_table(snap.positions)
@@ -121,6 +147,12 @@ def _build(request: PageRequest) -> widgets.Widget:
             html_table(snap.pnl)
             if snap.pnl.height
             else "<div class='titan-muted'>No fills in the ledger yet.</div>"
+        )
+        health.value = (
+            html_table(snap.health)
+            if snap.health.height
+            else "<div class='titan-muted'>No health checks yet "
+            "(<code>titan models monitor</code> or the daily run).</div>"
         )
         options = [
             (f"{pair_name(m)} · {model_id[:12]}", model_id) for model_id, m in snap.models.items()
@@ -148,18 +180,30 @@ def _build(request: PageRequest) -> widgets.Widget:
         guard_callback(chart, lambda: show(read_snapshot(store)))
 
     show(snapshot)
+    messages: list[widgets.Widget] = []
+    if request.model and not any(i.startswith(request.model) for i in snapshot.models):
+        messages.append(
+            notice(
+                f"Model {request.model} is not a published model in this store; "
+                f"showing {pair_name(snapshot.models[model_menu.value])} instead."
+            )
+        )
     model_menu.observe(on_model, "value")
     refresh.on_click(on_refresh)
     body = widgets.VBox(
         [
+            *messages,
             status,
             widgets.HTML("<h3 style='margin:10px 0 4px 0'>Current signals</h3>"),
             signals,
+            widgets.HTML(SIGNALS_LEGEND),
             chart,
             widgets.HTML("<h3 style='margin:14px 0 4px 0'>Open positions</h3>"),
             positions,
             widgets.HTML("<h3 style='margin:14px 0 4px 0'>P&amp;L per model</h3>"),
             pnl,
+            widgets.HTML("<h3 style='margin:14px 0 4px 0'>Model health</h3>"),
+            health,
         ]
     )
     return mark_ready(page(TITLE, SUBTITLE, [model_menu, refresh], body))

@@ -1,11 +1,11 @@
 """Data of the pair explorer: a scan's pairs and one pair's series, read from the store.
 
-The pairs come from a scan run's sidecar (its ``pairs`` table, as written by the pair
-engine: ``hedge_ratio``, ``intercept``, ``pvalue``, ``qvalue``,
-``half_life``, ``hurst``, ...). One pair's series are computed from the stored prices
-with the library's own functions: the static spread from the scan's hedge ratio, its
-rolling z-score, and the Kalman-filter hedge ratio (filtered, so causal). Market regimes
-come from the newest regime run's sidecar.
+The pairs come from a scan run's sidecar (its ``pairs`` table,
+:data:`~titan_lib.runner.result_schemas.SCAN_TABLE`, as written by the pair engine:
+``hedge_ratio``, ``intercept``, ``pvalue``, ``qvalue``, ``half_life``, ``hurst``, ...).
+One pair's series are computed from the stored prices with the library's own functions:
+the static spread from the scan's hedge ratio, its rolling z-score, and the Kalman-filter
+hedge ratio (filtered, so causal). Market regimes come from the newest regime run's sidecar.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 import polars as pl
 
 from titan_lib.exceptions import DataValidationError, NotFoundError
+from titan_lib.runner.result_schemas import REGIMES_TABLE, SCAN_TABLE
 from titan_lib.runner.results import load_results
 from titan_lib.stores.objects import ObjectStore
 
@@ -30,10 +31,6 @@ PAIR_STATS = (
     ("nobs", "observations"),
 )
 """Scan columns shown on the stats card, with their labels."""
-SCAN_TABLE = "pairs"
-"""The scan sidecar's table of every tested pair (see :mod:`titan_lib.runner.scan_sidecar`)."""
-REGIMES_TABLE = "regimes"
-"""The regime run's table: ``date``, ``regime`` (filtered label) and probabilities."""
 
 
 @dataclass(frozen=True)
@@ -106,8 +103,9 @@ def _run_parameters(store: ObjectStore, run_id: str) -> dict[str, Any]:
 
 
 def pair_stats(row: dict[str, Any]) -> dict[str, Any]:
-    """Label to value of the pair's statistics present in its scan row."""
-    return {label: row[col] for col, label in PAIR_STATS if col in row}
+    """Name to value of the pair's statistics present in its scan row (in
+    :data:`PAIR_STATS` order; :func:`titan_lib.plots.formatting.column_label` words them)."""
+    return {col: row[col] for col, _ in PAIR_STATS if col in row}
 
 
 def pair_series(store_uri: str, row: dict[str, Any], transform: str, z_window: int) -> pl.DataFrame:

@@ -32,9 +32,9 @@ from titan_lib.dashboards.pair_data import (
     regime_spans,
     scan_pairs,
 )
-from titan_lib.dashboards.pair_figures import pair_figure
 from titan_lib.dashboards.request import PageRequest
 from titan_lib.dashboards.runs import preselect, successful_runs
+from titan_lib.plots.pairs import pair_figure
 
 TITLE = DASHBOARDS["pair_explorer"].title
 SUBTITLE = (
@@ -59,6 +59,20 @@ def prepare() -> None:
     legs = np.linspace(1.0, 2.0, 8)
     kalman_hedge_ratio(legs, legs[::-1])
     zscores(pl.Series(legs), ZScoreSpec.rolling(3))
+
+
+PAIR_NOTES = (
+    "<div class='titan-muted titan-pair-notes' style='margin:4px 0 8px 0;max-width:900px'>"
+    "<b>Which number matters: the q-value.</b> The p-value is this pair's own "
+    "cointegration test, but a scan tests hundreds of pairs, so some p-values are small by "
+    "chance. The q-value corrects for that: among the pairs with a q-value below 0.05, at "
+    "most about 5% are expected to be false discoveries. Rank and trust pairs by q-value. "
+    "<b>Static vs Kalman β</b> (bottom panel): the static hedge ratio is one number fitted "
+    "over the whole scan window and defines the spread shown; the Kalman hedge ratio is "
+    "re-estimated each day from past prices only. When the two drift apart, the pair's "
+    "relation is changing. Shaded periods are non-calm market regimes (see the legend)."
+    "</div>"
+)
 
 
 def build_pair_explorer(request: PageRequest) -> widgets.Widget:
@@ -170,6 +184,14 @@ def _build(request: PageRequest) -> widgets.Widget:
         guard_callback(chart, draw_chart)
 
     load_scan(chosen.run_id, request.pair)
+    if request.pair and pair_menu.value != request.pair:
+        messages.children = (
+            *messages.children,
+            notice(
+                f"Pair {request.pair} is not among this scan's {len(pair_menu.options)} best "
+                f"pairs; showing {pair_menu.value} instead."
+            ),
+        )
     run_menu.observe(on_run, names="value")
     pair_menu.observe(on_pair, names="value")
     window_menu.observe(lambda _: guard_callback(chart, draw_pair), names="value")
@@ -180,6 +202,6 @@ def _build(request: PageRequest) -> widgets.Widget:
             *messages.children,
             notice("No regime run in this store yet: regimes are not shaded."),
         )
-    body = widgets.VBox([messages, stats, chart])
+    body = widgets.VBox([messages, stats, widgets.HTML(PAIR_NOTES), chart])
     controls = [run_menu, pair_menu, window_menu, entry, exit_band]
     return mark_ready(page(TITLE, SUBTITLE, controls, body))

@@ -10,7 +10,8 @@ therefore builds its default view during preheat (no URL parameters)::
 and :meth:`PreheatedPage.follow_requests` waits for the visit in a background thread. When
 it comes, the page is rebuilt only if the visitor asked for something else (``?run=``,
 ``?pair=``, ``?model=``), if the store's runs or models changed since the build, or if the
-dashboard always shows fresh data (live signals). A preheated page is marked
+dashboard always shows fresh data (live signals); the page is rebuilt on the kernel's main
+thread (see :func:`on_kernel_thread`). A preheated page is marked
 ``titan-ready`` only once the visit is known and the page matches it; the browser, still
 loading, receives the final page through the widget state. Outside a preheated kernel
 (cold start, JupyterLab) the page is built once for the request as it is.
@@ -109,6 +110,38 @@ class PreheatedPage:
         if not _preheating():
             return
         self.thread = threading.Thread(
-            target=lambda: self.apply(page_request()), name="titan-page-request", daemon=True
+            target=lambda: on_kernel_thread(self.apply, page_request()),
+            name="titan-page-request",
+            daemon=True,
         )
         self.thread.start()
+
+
+def on_kernel_thread(action: Callable[[PageRequest], None], request: PageRequest) -> None:
+    """Run ``action(request)`` on the kernel's main thread, between two of its messages.
+
+    The page's browser asks the kernel for every widget's state (ipywidgets' control
+    message) on the main thread, which reads the kernel's table of widgets. A page built
+    in another thread at the same time adds widgets to that table while it is read: the
+    reply then fails or misses widgets, and the browser shows "widget model not found"
+    where the page should be. Built on the main thread, the page is either all in the
+    reply or sent after it, each widget opened before the page that holds it.
+    Outside a kernel the action runs here.
+    """
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    loop = getattr(getattr(shell, "kernel", None), "io_loop", None)
+    if loop is None:
+        action(request)
+        return
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            action(request)
+        finally:
+            done.set()
+
+    loop.add_callback(run)
+    done.wait()

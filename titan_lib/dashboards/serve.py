@@ -1,6 +1,7 @@
 """How ``titan dashboard`` starts Voilà: the command line and the environment.
 
-The server listens on 127.0.0.1 only and serves the dashboards folder:
+The server listens on 127.0.0.1 unless told otherwise (``--host``) and serves the
+dashboards folder:
 
 - sources stripped and tracebacks hidden (a failing cell shows no code or stack);
 - the ``titan`` template: Voilà's lab template without its CDN stylesheets, so a page
@@ -11,28 +12,40 @@ The server listens on 127.0.0.1 only and serves the dashboards folder:
   a visitor arrives); when one dashboard is named, only that one is preheated; a used
   kernel is replaced ``refill_delay`` seconds after the visit, once the page has loaded;
 - idle kernels culled: a kernel without a connected page for ``cull_idle_timeout``
-  seconds is shut down, checked every ``cull_interval`` seconds (pooled kernels are kept).
+  seconds is shut down, checked every ``cull_interval`` seconds (pooled kernels are kept);
+- the port is chosen before Voilà starts (:func:`choose_port`) and Voilà never moves to
+  another one by itself, so the URL printed is the URL served.
 
 Standard library only.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from titan_lib.dashboards.catalog import DASHBOARDS, DEFAULT_HOST, DEFAULT_PORT, get_dashboard
 from titan_lib.dashboards.plotly_bundle import bundle_files
-from titan_lib.exceptions import ParameterError
+from titan_lib.exceptions import ConflictError, ParameterError
 
 TEMPLATE = "titan"
 JUPYTER_DATA = Path(__file__).resolve().parent / "jupyter"
 """A Jupyter data folder holding ``voila/templates/titan``; put on ``JUPYTER_PATH``."""
 STORE_ENV = "TITAN_STORE"
 LEDGER_ENV = "TITAN_LEDGER"
+TEAM_POOL = 3
+"""Default preheated kernels per dashboard: three people opening the same dashboard within
+seconds each get a page built in advance (a fourth waits for a kernel to start, 5-9 s on
+two cores). Each kernel holds about 250 MB while it waits."""
+PORT_TRIES = 20
+"""Ports tried after the default one is busy (8866, 8867, ...)."""
+IDENTITY_PROVIDER = "titan_lib.dashboards.login.TitanIdentityProvider"
+"""Sign-in with a TITAN page instead of Jupyter's (token-protected servers)."""
 UNUSED_EXTENSIONS = ("anywidget", "jupyterlab-plotly", "jupyterlab_pygments")
 """Front-end extensions the dashboards never use: not loaded, so pages start faster (charts
 are drawn by the template's partial plotly.js bundle)."""
@@ -54,7 +67,11 @@ class ServeOptions:
     dashboard
         Preheat only this dashboard; ``None`` preheats all of them.
     port
-        TCP port on 127.0.0.1.
+        TCP port.
+    host
+        Address to listen on: ``127.0.0.1`` (this machine only, the default) or another
+        interface, e.g. ``0.0.0.0`` behind a reverse proxy (README: serving beyond
+        localhost).
     token
         Require ``?token=`` on every request; ``None`` serves without a token (the
         server is reachable from this machine only).
@@ -73,8 +90,9 @@ class ServeOptions:
     ledger: str | None = None
     dashboard: str | None = None
     port: int = DEFAULT_PORT
+    host: str = DEFAULT_HOST
     token: str | None = None
-    pool_size: int = 1
+    pool_size: int = TEAM_POOL
     refill_delay: float = 5.0
     cull_idle_timeout: int = 300
     cull_interval: int = 30
@@ -97,6 +115,46 @@ class ServeOptions:
             get_dashboard(self.dashboard)
 
 
+def port_is_free(port: int, host: str = DEFAULT_HOST) -> bool:
+    """Whether ``host:port`` can be listened on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                return False
+            raise
+    return True
+
+
+def choose_port(port: int, *, explicit: bool, host: str = DEFAULT_HOST) -> int:
+    """The port to serve on: ``port`` when free; when it is busy, an error if the user
+    asked for it (``explicit``), else the next free one of the following
+    :data:`PORT_TRIES` ports.
+
+    Raises
+    ------
+    ConflictError
+        The port (or every port tried) is in use; the message says what to do.
+    """
+    if port_is_free(port, host):
+        return port
+    if explicit:
+        raise ConflictError(
+            f"port {port} on {host} is in use (another titan dashboard?); stop that server "
+            "or choose another port with --port",
+            {"port": port},
+        )
+    for candidate in range(port + 1, min(port + 1 + PORT_TRIES, 65536)):
+        if port_is_free(candidate, host):
+            return candidate
+    raise ConflictError(
+        f"ports {port}..{port + PORT_TRIES} on {host} are all in use; choose a port with --port",
+        {"port": port},
+    )
+
+
 def voila_command(options: ServeOptions) -> list[str]:
     """The ``python -m voila`` command line for ``options``."""
     others = [d.notebook for d in DASHBOARDS.values() if options.dashboard not in (None, d.name)]
@@ -106,8 +164,9 @@ def voila_command(options: ServeOptions) -> list[str]:
         "voila",
         str(options.folder),
         "--no-browser",
-        f"--Voila.ip={DEFAULT_HOST}",
+        f"--Voila.ip={options.host}",
         f"--port={options.port}",
+        "--Voila.port_retries=0",
         f"--template={TEMPLATE}",
         "--strip_sources=True",
         "--show_tracebacks=False",
@@ -122,7 +181,10 @@ def voila_command(options: ServeOptions) -> list[str]:
         "--MappingKernelManager.cull_connected=False",
     ]
     if options.token is not None:
-        command.append(f"--token={options.token}")
+        command += [
+            f"--token={options.token}",
+            f"--Voila.identity_provider_class={IDENTITY_PROVIDER}",
+        ]
     return command
 
 

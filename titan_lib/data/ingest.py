@@ -25,6 +25,7 @@ from titan_lib.data.price_store import (
     to_parquet_bytes,
 )
 from titan_lib.data.schema import PRICE_SCHEMA
+from titan_lib.data.serving_documents import publish_price_documents
 from titan_lib.data.sources import expand_sources, read_table
 from titan_lib.data.validate import ValidatedTable, validate_table
 from titan_lib.exceptions import DataValidationError
@@ -230,6 +231,7 @@ def commit_prices(store: ObjectStore, batch: pl.DataFrame) -> tuple[Manifest, pl
             with contextlib.suppress(Exception):
                 store.delete(old.key)
     refresh_tails(store, new_manifest, changed_frames)
+    publish_price_documents(store, new_manifest, changed_frames)
     return new_manifest, pl.DataFrame(stats)
 
 

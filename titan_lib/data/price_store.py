@@ -23,6 +23,7 @@ from typing import Any
 
 import polars as pl
 
+from titan_lib.config import store_option
 from titan_lib.core.prices import PRICE_TAIL_LENGTH, PRICE_TAIL_SCHEMA_VERSION, price_tail_key
 from titan_lib.data.schema import PRICE_SCHEMA
 from titan_lib.exceptions import DataValidationError, NotFoundError, SchemaVersionError
@@ -137,8 +138,8 @@ def unknown_symbols_error(
     missing = sorted(set(unknown))
     if not manifest.symbols:
         return NotFoundError(
-            f"the store {store.uri} holds no prices; run `titan data ingest sample` "
-            "(or ingest your own files) first",
+            f"the store {store.uri} holds no prices; run `titan data ingest sample"
+            f"{store_option(store.uri)}` (or ingest your own files) first",
             {"store": store.uri},
         )
     known = sorted(manifest.symbols)

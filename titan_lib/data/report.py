@@ -6,6 +6,7 @@ from typing import Any
 
 import polars as pl
 
+from titan_lib.config import store_option
 from titan_lib.data.query import list_symbols, load_prices
 
 
@@ -20,7 +21,7 @@ def universe_summary(store: str | None = None, top: int = 5) -> str:
     """
     table = list_symbols(store)
     if table.height == 0:
-        return "the store holds no prices; run `titan data ingest sample`"
+        return f"the store holds no prices; run `titan data ingest sample{store_option(store)}`"
     prices = load_prices(store=store)
     trailing = (
         prices.group_by("symbol")

@@ -34,12 +34,14 @@ from titan_lib.pairs.spread_stats import (
     mean_crossings,
     spread_stats,
 )
+from titan_lib.pairs.stability import PairStability, pair_stability
 
 __all__ = [
     "MIN_OBS",
     "EngleGrangerResult",
     "HedgeRatio",
     "JohansenResult",
+    "PairStability",
     "PricePanel",
     "ScanResult",
     "SpreadStats",
@@ -58,6 +60,7 @@ __all__ = [
     "mackinnon_pvalue",
     "mean_crossings",
     "ols_hedge_ratio",
+    "pair_stability",
     "price_panel",
     "rolling_ols_hedge_ratio",
     "scan",

@@ -252,7 +252,12 @@ def _run_dense(task: DenseTask) -> TaskResult:
     pj = None if task.levels_j is None else _prepare(task.levels_j, task.trend, P)
     qj = pi if pj is None else pj
     raw = _lagged_cross_products(pi, pj, P)
-    S = pi.lt.T @ qj.lt
+    from threadpoolctl import threadpool_limits
+
+    # one BLAS thread, as on a Dask worker (OPENBLAS_NUM_THREADS=1): the same summation
+    # order, hence the same bits, wherever the task runs
+    with threadpool_limits(limits=1, user_api="blas"):
+        S = pi.lt.T @ qj.lt
     m = task.size
     out = np.empty((m, 4))
     codes = np.empty(m, dtype=np.int8)

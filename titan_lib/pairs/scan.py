@@ -1,8 +1,24 @@
 """The pair scan: universe -> pre-screen -> batched Engle-Granger -> statistics -> q-values.
 
 A scan reads prices from the store, tests every candidate pair, adds the mean-reversion
-statistics of each tested spread, controls the false discovery rate over every pair tested
-(Benjamini-Hochberg) and ranks the pairs by q-value. It writes two objects::
+statistics of each tested spread, controls the false discovery rate over the universe
+(Benjamini-Hochberg) and ranks the pairs by q-value. Three rules keep its verdicts valid:
+
+- **Symmetric in the legs.** By default (``direction="symmetric"``) each pair is tested both
+  ways, ``y`` on ``x`` and ``x`` on ``y``, and its p-value is the larger of the two
+  (``pvalue = max(pvalue_yx, pvalue_xy)``). Each direction is a level-alpha test, so their
+  maximum is one too; the verdict does not depend on which symbol is spelled first. The
+  row's ``y`` is still the earlier symbol by name and its coefficients are those of ``y``
+  on ``x``.
+- **False discovery rate over the universe.** q-values count every unordered pair of the
+  universe, ``m = n (n - 1) / 2``: pairs a pre-screen dropped or left untested (too few
+  common observations, a constant leg) count as ``p = 1``. A pre-screen thus makes the scan
+  faster but never makes its q-values smaller.
+- **A hedge, not a bet.** A tested pair whose hedge ratio is not positive would be long both
+  legs when long the spread; it gets a ``reason``, ``tradable`` false, and ranks after every
+  tradable pair.
+
+It writes two objects::
 
     scans/<scan_id>/pairs.parquet   the ranked table
     scans/<scan_id>/scan.json       parameters, universe, dates, counts, created_at
@@ -22,11 +38,13 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from itertools import chain
 from typing import Any, Literal
 
 import numpy as np
 import polars as pl
 
+from titan_lib.data.serving_documents import publish_scan_document
 from titan_lib.exceptions import (
     ConflictError,
     DataValidationError,
@@ -40,21 +58,46 @@ from titan_lib.pairs.eg_batch import (
     Task,
     TaskResult,
     Trend,
+    plan_batch,
     run_task,
 )
-from titan_lib.pairs.engle_granger import check_settings, engle_granger_batch, pair_indices
-from titan_lib.pairs.fdr import benjamini_hochberg
+from titan_lib.pairs.engle_granger import check_settings, pair_indices
 from titan_lib.pairs.panel import PricePanel, PriceTransform, price_panel
+from titan_lib.pairs.scan_blocks import (
+    TABLE_SLICE_ROWS,
+    collect_results,
+    rank_arrays,
+    ranked_table,
+    reason_texts,
+    spread_statistics,
+)
 from titan_lib.pairs.screens import correlation_screen, distance_screen
-from titan_lib.pairs.spread_stats import batch_spread_statistics
 from titan_lib.stores.objects import ObjectStore, dumps_json, open_store, read_json
 
 SCAN_SCHEMA_VERSION = 1
 SCANS_PREFIX = "scans/"
 Prescreen = Literal["correlation", "distance"]
+ScanDirection = Literal["symmetric", "y_on_x"]
+SCAN_DIRECTIONS: tuple[str, ...] = ("symmetric", "y_on_x")
+DIRECTION_RULES = {
+    "symmetric": "pvalue = max(pvalue_yx, pvalue_xy): Engle-Granger of y on x and of x on y",
+    "y_on_x": "pvalue = pvalue_yx: Engle-Granger of y (earlier symbol by name) on x only",
+}
+"""How ``pvalue`` is made from the two directions, as stored in ``scan.json``."""
+FDR_RULE = (
+    "Benjamini-Hochberg over every unordered pair of the universe, m = n (n - 1) / 2; "
+    "pairs not tested (pre-screened out, too few observations, constant leg) count as p = 1"
+)
+NON_POSITIVE_HEDGE = (
+    "non-positive hedge ratio: long the spread would be long both legs (a directional bet, "
+    "not a hedge)"
+)
 DateLike = date | datetime | str | None
 CONNECT_TIMEOUT_S = 5
 """Seconds to wait for a Dask scheduler given by address."""
+SERVED_PAIRS = 20_000
+"""Best-ranked pairs of a stored scan put in its serving document (a full universe has
+millions; every pair stays in ``pairs.parquet``)."""
 
 SCAN_COLUMNS = (
     "rank",
@@ -64,8 +107,13 @@ SCAN_COLUMNS = (
     "intercept",
     "trend_slope",
     "tstat",
+    "tstat_xy",
+    "pvalue_yx",
+    "pvalue_xy",
     "pvalue",
     "qvalue",
+    "tradable",
+    "direction",
     "lag",
     "half_life",
     "hurst",
@@ -88,8 +136,8 @@ class ScanResult:
     meta: dict[str, Any]
 
     def significant(self, alpha: float = 0.05) -> pl.DataFrame:
-        """The pairs with ``qvalue <= alpha``, best first."""
-        return self.pairs.filter(pl.col("qvalue") <= alpha)
+        """The tradable pairs with ``qvalue <= alpha``, best first."""
+        return self.pairs.filter(pl.col("tradable") & (pl.col("qvalue") <= alpha))
 
 
 def _keys(scan_id: str) -> tuple[str, str]:
@@ -188,12 +236,13 @@ def scan(
     trend: Trend = "c",
     autolag: Autolag = "aic",
     maxlag: int | None = None,
-    both_directions: bool = False,
+    direction: ScanDirection = "symmetric",
     min_obs: int = 252,
     chunk_size: int = 512,
     scheduler: str | None = None,
     progress: bool = True,
     write: bool = True,
+    statistics_qvalue: float | None = None,
 ) -> ScanResult:
     """Scan a universe for cointegrated pairs and rank them by q-value.
 
@@ -215,8 +264,11 @@ def scan(
         ``"log"`` (default) or ``"level"`` prices in the cointegrating regression.
     trend, autolag, maxlag
         Engle-Granger settings, as :func:`titan_lib.pairs.engle_granger`.
-    both_directions
-        Test each pair both ways; by default ``y`` is the earlier symbol by name.
+    direction
+        ``"symmetric"`` (default): test ``y`` on ``x`` and ``x`` on ``y`` and keep the larger
+        p-value, a verdict independent of the symbols' spelling. ``"y_on_x"``: one test,
+        ``y`` the earlier symbol by name (half the work; the verdict can change when a
+        symbol is renamed).
     min_obs
         Pairs with fewer common observations are listed untested with a reason.
     chunk_size
@@ -228,15 +280,35 @@ def scan(
         Show a progress bar on stderr.
     write
         Store the result under ``scans/<scan_id>/``.
+    statistics_qvalue
+        Compute the spread statistics (``half_life``, ``hurst``, ``crossings``,
+        ``spread_mean``, ``spread_std``) only for tested pairs with ``qvalue`` at most this
+        (null elsewhere): the pairs that can be selected. ``None`` (default): every tested
+        pair. On a full universe the statistics cost about as much as the tests; q-values,
+        ranks and every other column do not depend on this setting.
 
     Returns
     -------
     ScanResult
-        ``pairs`` has one row per pair tested (and untested pairs last, with a reason):
-        ``rank, y, x, hedge_ratio, intercept, trend_slope, tstat, pvalue, qvalue, lag,
-        half_life, hurst, crossings, spread_mean, spread_std, nobs, start, end, reason``
-        (plus ``correlation`` or ``distance`` with a pre-screen). ``half_life`` is in bars
-        (trading days); spread statistics are in the units of the transformed prices.
+        ``pairs`` has one row per pair tested (and untested pairs last, with a reason),
+        columns :data:`SCAN_COLUMNS` (plus ``correlation`` or ``distance`` with a
+        pre-screen):
+
+        - ``rank``: 1 = best; tradable pairs by q-value first, then tested pairs that are
+          not tradable, then untested pairs;
+        - ``y``, ``x``: the earlier and the later symbol by name;
+        - ``hedge_ratio``, ``intercept``, ``trend_slope``, ``tstat``, ``lag``: the
+          Engle-Granger regression of ``y`` on ``x``; ``tstat_xy`` the t-statistic of ``x``
+          on ``y`` (null with ``direction="y_on_x"``);
+        - ``pvalue_yx``, ``pvalue_xy``: MacKinnon p-values of each direction; ``pvalue``
+          the one the verdict uses (see ``direction``); ``qvalue`` its Benjamini-Hochberg
+          q-value over the universe;
+        - ``tradable``: tested, hedge ratio > 0 and no ``reason``; ``direction``: the
+          scan's direction setting;
+        - ``half_life`` (bars, i.e. trading days), ``hurst``, ``crossings``,
+          ``spread_mean``, ``spread_std`` of the ``y`` on ``x`` spread, in the units of the
+          transformed prices; ``nobs``, ``start``, ``end`` of the common sample;
+        - ``reason``: why a pair is untested or not tradable (null otherwise).
     """
     started = time.perf_counter()
     check_settings(trend, autolag, maxlag, min_obs)
@@ -257,16 +329,18 @@ def scan(
         trend=trend,
         autolag=autolag,
         maxlag=maxlag,
-        both_directions=both_directions,
+        direction=direction,
         min_obs=min_obs,
         chunk_size=chunk_size,
         scheduler=scheduler,
         progress=progress,
+        statistics_qvalue=statistics_qvalue,
     )
 
     created = datetime.now(UTC)
     scan_id = f"{created:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
     tested = table.filter(pl.col("pvalue").is_not_null())
+    universe_pairs = len(panel.symbols) * (len(panel.symbols) - 1) // 2
     meta: dict[str, Any] = {
         "schema_version": SCAN_SCHEMA_VERSION,
         "scan_id": scan_id,
@@ -281,20 +355,29 @@ def scan(
             "trend": trend,
             "autolag": autolag,
             "maxlag": maxlag,
-            "both_directions": both_directions,
+            "direction": direction,
             "min_obs": min_obs,
             "chunk_size": chunk_size,
             "scheduler": scheduler,
+            "statistics_qvalue": statistics_qvalue,
         },
         "universe": list(panel.symbols),
         "first_date": str(panel.dates[0])[:10],
         "last_date": str(panel.dates[-1])[:10],
+        "pvalue_rule": DIRECTION_RULES[direction],
+        "fdr": {"method": "benjamini-hochberg", "n_tests": universe_pairs, "rule": FDR_RULE},
         "counts": {
             "symbols": len(panel.symbols),
+            "universe_pairs": universe_pairs,
             "pairs": table.height,
             "tested": tested.height,
             "untested": table.height - tested.height,
+            "tradable": int(table.get_column("tradable").sum()),
+            "non_positive_hedge": int((tested.get_column("hedge_ratio") <= 0).sum()),
             "q_below_0.05": int((tested.get_column("qvalue") <= 0.05).sum()),
+            "tradable_q_below_0.05": int(
+                table.filter(pl.col("tradable") & (pl.col("qvalue") <= 0.05)).height
+            ),
         },
         "store": open_store(store).uri,
         "seconds": round(time.perf_counter() - started, 3),
@@ -313,11 +396,12 @@ def rank_pairs(
     trend: Trend = "c",
     autolag: Autolag = "aic",
     maxlag: int | None = None,
-    both_directions: bool = False,
+    direction: ScanDirection = "symmetric",
     min_obs: int = 252,
     chunk_size: int = 512,
     scheduler: str | None = None,
     progress: bool = False,
+    statistics_qvalue: float | None = None,
 ) -> pl.DataFrame:
     """The ranked pair table of :func:`scan`, computed from prices in memory.
 
@@ -335,11 +419,12 @@ def rank_pairs(
         trend=trend,
         autolag=autolag,
         maxlag=maxlag,
-        both_directions=both_directions,
+        direction=direction,
         min_obs=min_obs,
         chunk_size=chunk_size,
         scheduler=scheduler,
         progress=progress,
+        statistics_qvalue=statistics_qvalue,
     )
     return table
 
@@ -354,14 +439,25 @@ def _rank_panel(
     trend: Trend,
     autolag: Autolag,
     maxlag: int | None,
-    both_directions: bool,
+    direction: ScanDirection,
     min_obs: int,
     chunk_size: int,
     scheduler: str | None,
     progress: bool,
+    statistics_qvalue: float | None = None,
 ) -> tuple[pl.DataFrame, PricePanel]:
+    if direction not in SCAN_DIRECTIONS:
+        raise ParameterError(
+            f"direction must be 'symmetric' or 'y_on_x', got {direction!r}",
+            {"parameter": "direction"},
+        )
     if chunk_size < 2:
         raise ParameterError(f"chunk_size must be at least 2, got {chunk_size}", {})
+    if statistics_qvalue is not None and not 0.0 <= statistics_qvalue <= 1.0:
+        raise ParameterError(
+            f"statistics_qvalue must be in [0, 1] or None, got {statistics_qvalue!r}",
+            {"parameter": "statistics_qvalue"},
+        )
     panel = price_panel(prices, symbols=wanted, transform=price_transform)
     if len(panel.symbols) < 2:
         raise ParameterError("a scan needs at least two symbols with prices", {})
@@ -373,58 +469,45 @@ def _rank_panel(
         )
 
     screened = _screen_pairs(panel, prescreen, top_k, min_obs)
+    symmetric = direction == "symmetric"
+    yi, xi = pair_indices(panel, screened, False)
+    m = yi.shape[0]
+    tasks, decided = plan_batch(
+        panel.values,
+        np.concatenate([yi, xi]) if symmetric else yi,
+        np.concatenate([xi, yi]) if symmetric else xi,
+        trend=trend,
+        autolag=autolag,
+        maxlag=maxlag,
+        min_obs=min_obs,
+        chunk_size=chunk_size,
+    )
     with task_executor(scheduler, progress) as run:
-        table = engle_granger_batch(
-            panel,
-            screened,
-            trend=trend,
-            autolag=autolag,
-            maxlag=maxlag,
-            both_directions=both_directions,
-            min_obs=min_obs,
-            chunk_size=chunk_size,
-            executor=run,
-        )
-    yi, xi = pair_indices(panel, screened, both_directions)
-    table = _with_statistics(table, panel.values, yi, xi)
+        pairs = collect_results(chain([decided], run(tasks)), m, symmetric)
+    del tasks
+    name_rank = np.argsort(np.argsort(np.array(panel.symbols, dtype=object)))
+    n = len(panel.symbols)
+    ranked = rank_arrays(pairs, trend, n * (n - 1) // 2, name_rank[yi], name_rank[xi])
+    wanted_stats = ~np.isnan(pairs.coef[:, 0])
+    if statistics_qvalue is not None:
+        wanted_stats &= ranked.qvalue <= statistics_qvalue
+    stats = spread_statistics(panel, yi, xi, pairs.coef, wanted_stats)
+    extra = None
     if screened is not None:
         score = screened.columns[2]
-        table = table.join(screened.select("y", "x", score), on=["y", "x"], how="left")
-        if both_directions:
-            flipped = screened.select(pl.col("x").alias("y"), pl.col("y").alias("x"), score)
-            table = table.update(flipped, on=["y", "x"], how="left")
-    return _ranked(table), panel
-
-
-def _with_statistics(
-    table: pl.DataFrame, values: np.ndarray, yi: np.ndarray, xi: np.ndarray
-) -> pl.DataFrame:
-    coef = np.column_stack(
-        [
-            table.get_column(c).cast(pl.Float64).fill_null(np.nan).to_numpy()
-            for c in ("hedge_ratio", "intercept", "trend_slope")
-        ]
+        extra = {score: screened.get_column(score).cast(pl.Float64).to_numpy()}
+    table = ranked_table(
+        panel,
+        yi,
+        xi,
+        pairs,
+        ranked,
+        stats,
+        direction=direction,
+        reasons=reason_texts(min_obs, maxlag, NON_POSITIVE_HEDGE),
+        extra=extra,
     )
-    stats = batch_spread_statistics(values, yi, xi, coef)
-    return table.with_columns(
-        pl.Series("spread_mean", stats[:, 0]).fill_nan(None),
-        pl.Series("spread_std", stats[:, 1]).fill_nan(None),
-        pl.Series("half_life", stats[:, 3]).fill_nan(None),
-        pl.Series("hurst", stats[:, 4]).fill_nan(None),
-        pl.Series("crossings", stats[:, 5]).fill_nan(None).cast(pl.Int64),
-    )
-
-
-def _ranked(table: pl.DataFrame) -> pl.DataFrame:
-    p = table.get_column("pvalue").cast(pl.Float64).fill_null(np.nan).to_numpy()
-    table = table.with_columns(pl.Series("qvalue", benjamini_hochberg(p)).fill_nan(None))
-    table = table.sort(
-        ["qvalue", "pvalue", "tstat", "y", "x"], nulls_last=True, maintain_order=True
-    )
-    extra = [c for c in table.columns if c not in SCAN_COLUMNS]
-    return table.with_row_index("rank", offset=1).select(
-        [pl.col("rank").cast(pl.Int64), *[c for c in SCAN_COLUMNS if c != "rank"], *extra]
-    )
+    return table, panel
 
 
 def _write_scan(
@@ -432,10 +515,11 @@ def _write_scan(
 ) -> None:
     pairs_key, meta_key = _keys(scan_id)
     buffer = io.BytesIO()
-    table.write_parquet(buffer)
+    table.write_parquet(buffer, row_group_size=TABLE_SLICE_ROWS)
     store.write_bytes(pairs_key, buffer.getvalue())
     if not store.put_if_absent(meta_key, dumps_json(meta)):
         raise ConflictError(f"scan {scan_id} already exists in {store.uri}", {"scan_id": scan_id})
+    publish_scan_document(store, scan_id, table.head(SERVED_PAIRS), meta)
 
 
 def load_scan(scan_id: str, store: str | None = None) -> ScanResult:
@@ -456,7 +540,8 @@ def load_scan(scan_id: str, store: str | None = None) -> ScanResult:
 
 
 def list_scans(store: str | None = None) -> pl.DataFrame:
-    """Stored scans, newest first: id, created_at, symbols, pairs, tested, significant."""
+    """Stored scans, newest first: id, created_at, symbols, pairs, tested, significant,
+    dates and settings (a scan stored before ``direction`` existed was one-way, y on x)."""
     opened = open_store(store)
     rows = []
     for key in opened.list(SCANS_PREFIX):
@@ -478,6 +563,7 @@ def list_scans(store: str | None = None) -> pl.DataFrame:
                 "trend": params.get("trend"),
                 "autolag": params.get("autolag"),
                 "prescreen": params.get("prescreen"),
+                "direction": params.get("direction", "y_on_x"),
             }
         )
     schema = {
@@ -492,8 +578,18 @@ def list_scans(store: str | None = None) -> pl.DataFrame:
         "trend": pl.String,
         "autolag": pl.String,
         "prescreen": pl.String,
+        "direction": pl.String,
     }
     return pl.DataFrame(rows, schema=schema).sort("created_at", descending=True)
 
 
-__all__ = ["ScanResult", "list_scans", "load_scan", "scan", "task_executor"]
+__all__ = [
+    "SCAN_COLUMNS",
+    "ScanDirection",
+    "ScanResult",
+    "list_scans",
+    "load_scan",
+    "rank_pairs",
+    "scan",
+    "task_executor",
+]

@@ -1,13 +1,19 @@
-"""Compiled loops of the regime models: the Hamilton filter and past-only quantiles."""
+"""Compiled loops of the regime models: the Hamilton filter and past-only quantiles.
+
+The filter compiles the one pure step of :func:`titan_lib.core.regime_gate.hamilton_step`.
+"""
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numba
 import numpy as np
 
-_LOG_2PI = math.log(2.0 * math.pi)
+from titan_lib.core.regime_gate import hamilton_step
+
+_hamilton_step: Any = numba.njit(cache=True)(hamilton_step)  # takes numpy rows
 
 
 @numba.njit(cache=True)
@@ -21,35 +27,17 @@ def hamilton_filter(
     """Filtered regime probabilities ``P(s_t = j | values up to t)``, shape ``(T, k)``.
 
     Gaussian regimes with ``means``/``variances``; ``transition[i, j] = P(s_t = j |
-    s_{t-1} = i)``; ``initial`` is the prior of the first value. Log space, so no underflow.
-    Same arithmetic as :func:`titan_lib.core.regime_gate.markov_filter_step`.
+    s_{t-1} = i)``; ``initial`` is the prior of the first value. Each row is one
+    :func:`titan_lib.core.regime_gate.hamilton_step`, compiled (the function the served
+    models run in pure Python).
     """
     n = values.shape[0]
-    k = means.shape[0]
-    out = np.empty((n, k))
-    log_var = np.log(variances)
-    predicted = initial.copy()
-    log_joint = np.empty(k)
+    out = np.empty((n, means.shape[0]))
     for t in range(n):
-        if t > 0:
-            for j in range(k):
-                acc = 0.0
-                for i in range(k):
-                    acc += out[t - 1, i] * transition[i, j]
-                predicted[j] = acc
-        top = -np.inf
-        for j in range(k):
-            dev = values[t] - means[j]
-            lp = math.log(predicted[j]) if predicted[j] > 0.0 else -np.inf
-            log_joint[j] = lp - 0.5 * (_LOG_2PI + log_var[j] + dev * dev / variances[j])
-            if log_joint[j] > top:
-                top = log_joint[j]
-        total = 0.0
-        for j in range(k):
-            log_joint[j] = math.exp(log_joint[j] - top)
-            total += log_joint[j]
-        for j in range(k):
-            out[t, j] = log_joint[j] / total
+        if t == 0:
+            _hamilton_step(initial, False, values[t], means, variances, transition, out[t])
+        else:
+            _hamilton_step(out[t - 1], True, values[t], means, variances, transition, out[t])
     return out
 
 

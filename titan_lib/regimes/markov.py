@@ -11,17 +11,20 @@ plots, under ``smoothed_probabilities_plot_only``.
 Parameters are estimated on the returns divided by their standard deviation (for a
 well-scaled optimisation) and stored back in the units of the input.
 
-Modes:
+Fits (``fit``):
 
-``walk_forward=None``
-    One fit on all returns. Filtered probabilities are causal given the parameters, but the
-    parameters themselves come from the whole sample: use this for research, and a
-    walk-forward run or a model frozen at fit time (:func:`markov_filter`) to trade.
-``"expanding"`` / ``"rolling"``
-    Refit every ``refit_every`` rows on the returns up to that row (all of them, or the last
-    ``window``). Rows from one refit to the next are filtered with that fit's parameters,
-    the filter starting at the first row of its training window. Rows before the first fit
-    (``min_train``) have null probabilities and labels.
+``"walk-forward"`` (default)
+    Causal: refit every ``refit_every`` rows on the returns up to that row (all of them with
+    ``walk_forward="expanding"``, the last ``window`` with ``"rolling"``). Rows from one refit
+    to the next are filtered with that fit's parameters, the filter starting at the first
+    row of its training window. Rows before the first fit (``min_train``) have null
+    probabilities and labels. Everything reported at row ``t`` depends on returns up to
+    ``t`` only.
+``"full-sample"``
+    One fit on all returns (opt-in, for research). Filtered probabilities are causal given
+    the parameters, but the parameters come from the whole sample, so a row's probabilities
+    change when later returns change: never trade or backtest them. Use the walk-forward fit
+    or a model frozen at fit time (:func:`markov_filter`) instead.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ from titan_lib.regimes.kernels import hamilton_filter
 from titan_lib.regimes.returns import return_values
 
 WalkForward = Literal["expanding", "rolling"]
+MarkovFit = Literal["walk-forward", "full-sample"]
+MARKOV_FITS: tuple[str, ...] = ("walk-forward", "full-sample")
 
 
 class RegimeFitWarning(UserWarning):
@@ -179,9 +184,10 @@ def markov_regimes(
     returns: pl.DataFrame,
     k_regimes: int = 2,
     *,
-    walk_forward: WalkForward | None = None,
+    fit: MarkovFit = "walk-forward",
+    walk_forward: WalkForward = "expanding",
     min_train: int = 504,
-    refit_every: int = 63,
+    refit_every: int = 126,
     window: int | None = None,
     switching_mean: bool = True,
     column: str | None = None,
@@ -195,11 +201,15 @@ def markov_regimes(
         :func:`titan_lib.regimes.log_returns` of ``SP500``, or spread changes.
     k_regimes
         2 or 3.
+    fit
+        ``"walk-forward"`` (default, causal) or ``"full-sample"`` (one fit on all rows,
+        look-ahead in the parameters; module docstring).
     walk_forward
-        ``None`` (one in-sample fit), ``"expanding"`` or ``"rolling"`` (module docstring).
+        Walk-forward training windows: ``"expanding"`` (default) or ``"rolling"``.
     min_train, refit_every, window
-        Walk-forward: rows before the first fit, rows between refits, and the rolling
-        training window (defaults to ``min_train``).
+        Walk-forward: rows before the first fit, rows between refits (126: about half a
+        year of trading days), and the rolling training window (defaults to
+        ``min_train``).
     switching_mean
         Let the mean switch too (the variance always switches).
 
@@ -213,9 +223,12 @@ def markov_regimes(
     """
     if k_regimes not in (2, 3):
         raise ParameterError(f"k_regimes must be 2 or 3, got {k_regimes}")
-    if walk_forward not in (None, "expanding", "rolling"):
+    if fit not in MARKOV_FITS:
+        raise ParameterError(f"fit must be 'walk-forward' or 'full-sample', got {fit!r}")
+    if walk_forward not in ("expanding", "rolling"):
+        hint = " (a single fit on all rows is fit='full-sample')" if walk_forward is None else ""
         raise ParameterError(
-            f"walk_forward must be None, 'expanding' or 'rolling', got {walk_forward!r}"
+            f"walk_forward must be 'expanding' or 'rolling', got {walk_forward!r}{hint}"
         )
     values_s, _ = return_values(returns, column)
     values = values_s.to_numpy().astype(np.float64)
@@ -227,7 +240,7 @@ def markov_regimes(
             f"Markov regimes with k={k_regimes} need at least {minimum} returns, got {n}",
             {"rows": n},
         )
-    if walk_forward is None:
+    if fit == "full-sample":
         single = _fit(values, k_regimes, switching_mean, None)
         filtered = np.asarray(single.result.filtered_marginal_probabilities)[:, single.order]
         smoothed = np.asarray(single.result.smoothed_marginal_probabilities)[:, single.order]
@@ -261,23 +274,23 @@ def markov_regimes(
     defined = np.zeros(n, dtype=bool)
     rows: list[dict[str, Any]] = []
     start_params: np.ndarray | None = None
-    fit: _Fit | None = None
+    current: _Fit | None = None
     for end in range(min_train - 1, n, refit_every):
         first = 0 if walk_forward == "expanding" else max(0, end + 1 - train)
         try:
-            fit = _fit(values[first : end + 1], k_regimes, switching_mean, start_params)
-            start_params = fit.params
+            current = _fit(values[first : end + 1], k_regimes, switching_mean, start_params)
+            start_params = current.params
         except ConvergenceError as exc:
-            if fit is None:
+            if current is None:
                 raise
             warnings.warn(
                 f"refit at {dates[end]} failed ({exc.message}); keeping the previous fit",
                 RegimeFitWarning,
                 stacklevel=2,
             )
-        assert fit is not None
+        assert current is not None
         stop = min(n, end + refit_every)
-        segment = _filter(values[first:stop], fit.model)
+        segment = _filter(values[first:stop], current.model)
         probs[end:stop] = segment[end - first :]
         defined[end:stop] = True
         rows.append(
@@ -285,14 +298,14 @@ def markov_regimes(
                 "fit_end": dates[end],
                 "train_start": dates[first],
                 "nobs": end + 1 - first,
-                "converged": fit.converged,
-                "loglike": fit.loglike,
+                "converged": current.converged,
+                "loglike": current.loglike,
             }
         )
-    assert fit is not None
+    assert current is not None
     return MarkovRegimes(
         filtered=_frame(dates, np.nan_to_num(probs), defined),
-        model=fit.model,
+        model=current.model,
         fits=pl.DataFrame(rows),
         smoothed_probabilities_plot_only=None,
     )
@@ -305,8 +318,14 @@ def fit_markov_model(
     switching_mean: bool = True,
     column: str | None = None,
 ) -> MarkovRegimeModel:
-    """Fit once on ``returns`` (use data up to the fit end only) and freeze the parameters."""
-    return markov_regimes(returns, k_regimes, switching_mean=switching_mean, column=column).model
+    """Fit once on all of ``returns`` and freeze the parameters.
+
+    Give it the returns up to the fit end only: the frozen model is then free of look-ahead
+    for every later date (a served gate filters new returns with it).
+    """
+    return markov_regimes(
+        returns, k_regimes, fit="full-sample", switching_mean=switching_mean, column=column
+    ).model
 
 
 def markov_filter(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import tempfile
 import time
@@ -12,7 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from titan_lib.config import store_uri
-from titan_lib.exceptions import NotFoundError, ParameterError, RunFailedError
+from titan_lib.exceptions import (
+    NotFoundError,
+    ParameterError,
+    RunFailedError,
+    StoreError,
+    TitanError,
+)
 from titan_lib.runner.engine import register_engine
 from titan_lib.runner.parameters import NotebookParameter, inspect_parameters, validate_parameters
 from titan_lib.runner.record import (
@@ -30,7 +37,7 @@ from titan_lib.runner.record import (
 )
 from titan_lib.runner.report import notebook_html
 from titan_lib.runner.results import ENV_NOTEBOOK, ENV_RUN_DIR, ENV_RUN_ID, RESULTS_FILE
-from titan_lib.stores.objects import open_store
+from titan_lib.stores.objects import ObjectStore, open_store
 
 KERNEL_INSTALL_HINT = (
     'python -m ipykernel install --sys-prefix --name titan --display-name "TITAN (Python 3.11)"'
@@ -42,6 +49,73 @@ def absolute_store_uri(store: str | None) -> str:
     finds the same store."""
     uri = store_uri(store)
     return uri if uri.startswith("s3://") else str(Path(uri).expanduser().resolve())
+
+
+def check_store_access(store: str | None) -> ObjectStore:
+    """Open a store and prove it can be written (and read back) before any run starts.
+
+    A probe object is written at the store's root, read and deleted: missing or wrong S3
+    credentials, an unknown bucket and a read-only folder fail here, before a kernel or a
+    cluster starts.
+
+    Raises
+    ------
+    StoreError
+        The store cannot be opened, written or read; the message names it.
+    """
+    uri = absolute_store_uri(store)
+    probe = f".titan-write-check-{secrets.token_hex(6)}"
+    try:
+        opened = open_store(uri)
+        opened.put_if_absent(probe, b"probe")
+        opened.read_bytes(probe)
+        opened.delete(probe)
+    except (TitanError, OSError) as exc:
+        reason = exc.message if isinstance(exc, TitanError) else f"{type(exc).__name__}: {exc}"
+        raise StoreError(
+            f"store {uri} cannot be written, so nothing was run: {reason}", {"store": uri}
+        ) from None
+    return opened
+
+
+def record_failure(
+    store: ObjectStore,
+    notebook: str,
+    parameters: Mapping[str, Any],
+    message: str,
+    *,
+    parent_id: str | None = None,
+    step: str | None = None,
+    code_ref: str | None = None,
+    ename: str | None = None,
+) -> RunRecord:
+    """Record a run that failed before its notebook could execute (a missing kernel, an
+    input that could not be resolved, a lost worker), so every failure has a record."""
+    import yaml
+
+    now = utc_now().isoformat()
+    values = json.loads(json.dumps(dict(parameters), default=str))
+    host = environment()
+    record = RunRecord(
+        run_id=new_run_id(),
+        notebook=notebook,
+        status="failed",
+        started_at=now,
+        ended_at=now,
+        duration_s=0.0,
+        parameters=values,
+        code_version=code_ref or code_version(),
+        packages=package_versions(),
+        host=host["host"],
+        python=host["python"],
+        store=store.uri,
+        parent_id=parent_id,
+        step=step,
+        error=RunError(message=message, ename=ename),
+        files=[PARAMETERS_FILE],
+    )
+    publish_record(store, record, {PARAMETERS_FILE: yaml.safe_dump(values).encode()})
+    return record
 
 
 def notebook_kernel(notebook: Path) -> str:
@@ -152,6 +226,7 @@ def run_notebook(
     check: bool = True,
     declared: Mapping[str, NotebookParameter] | None = None,
     code_ref: str | None = None,
+    progress_label: str | None = None,
 ) -> RunRecord:
     """Validate parameters, execute a notebook with papermill and record the run.
 
@@ -171,6 +246,9 @@ def run_notebook(
         Override the notebook's kernel (default: its ``kernelspec``, ``titan``).
     progress
         Show papermill's progress bar on stderr.
+    progress_label
+        Name the progress bar with this label and clear it when the run ends (a pipeline
+        prints one line per step instead).
     report
         Also render ``report.html`` (code hidden) into the record.
     execution_timeout
@@ -193,19 +271,42 @@ def run_notebook(
     ------
     ParameterError
         Parameters do not match the notebook (no kernel was started, nothing recorded).
+    NotFoundError
+        The kernel is not installed (a failed record says so).
     RunFailedError
         A cell raised or the kernel died; the failed record is in the store.
+
+    Notes
+    -----
+    Runs may share a process (threads of a Dask worker): nothing here changes the
+    process's working directory or environment. The kernel starts in the notebook's
+    folder with the run's own environment and talks to this process over Unix sockets
+    in the run's staging folder (no TCP ports, no plain-text warning from the kernel).
     """
     import papermill
     import yaml
+    from traitlets.config import Config
 
     path = Path(notebook).resolve()
     params = dict(declared) if declared is not None else inspect_parameters(path)
     values = validate_parameters(path, dict(parameters or {}), params)
     kernel = kernel_name or notebook_kernel(path)
-    check_kernel(kernel)
     uri = absolute_store_uri(store)
     opened = open_store(uri)
+    try:
+        check_kernel(kernel)
+    except NotFoundError as exc:
+        failed = record_failure(
+            opened,
+            path.stem,
+            values,
+            f"notebook {path.stem} did not start: {exc.message}",
+            parent_id=parent_id,
+            step=step,
+            code_ref=code_ref,
+            ename="NotFoundError",
+        )
+        raise NotFoundError(exc.message, {**exc.details, "run_id": failed.run_id}) from None
 
     run_id = new_run_id()
     staging = Path(tempfile.mkdtemp(prefix=f"titan-run-{run_id}-"))
@@ -218,6 +319,10 @@ def run_notebook(
         ENV_RUN_ID: run_id,
         ENV_NOTEBOOK: path.stem,
     }
+    transport = Config({"KernelManager": {"transport": "ipc", "ip": str(staging / "kernel")}})
+    bar: bool | dict[str, Any] = progress
+    if progress and progress_label is not None:
+        bar = {"desc": progress_label, "leave": False}
     started = utc_now()
     clock = time.perf_counter()
     error: RunError | None = None
@@ -229,10 +334,11 @@ def run_notebook(
             parameters=values,
             engine_name=register_engine(),
             kernel_name=kernel,
-            progress_bar=progress,
-            cwd=str(path.parent),
+            progress_bar=bar,
             execution_timeout=execution_timeout,
             kernel_env=kernel_env,
+            config=transport,
+            resources={"metadata": {"path": str(path.parent)}},
         )
     except KeyboardInterrupt as exc:
         error = _describe_failure(path.stem, exc, output)

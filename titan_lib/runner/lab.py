@@ -1,12 +1,20 @@
-"""JupyterLab on the project's notebooks with the ``titan`` kernel as the default."""
+"""JupyterLab on the project's notebooks with the ``titan`` kernel as the default.
+
+Kernels started from JupyterLab inherit the server's environment: ``TITAN_STORE`` holds
+the absolute store URI (``--store``, else ``$TITAN_STORE``, else ``./titan-data`` where
+``titan lab`` was started), so a notebook run by hand in ``notebooks/`` reads the same
+store as ``titan run`` and ``make demo``.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
-from titan_lib.runner.execute import check_kernel
+from titan_lib.config import DEFAULT_STORE
+from titan_lib.runner.execute import absolute_store_uri, check_kernel
 from titan_lib.runner.parameter_files import NOTEBOOKS_DIR
 
 LAB_KERNEL = "titan"
@@ -44,3 +52,13 @@ def lab_command(
     if token is not None:
         command.append(f"--IdentityProvider.token={token}")
     return command
+
+
+def lab_environment(
+    store: str | None = None, base: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """JupyterLab's environment: ``base`` (default ``os.environ``) with ``TITAN_STORE``
+    set to the absolute store URI, which every kernel inherits."""
+    env = dict(os.environ if base is None else base)
+    env["TITAN_STORE"] = absolute_store_uri(store or env.get("TITAN_STORE") or DEFAULT_STORE)
+    return env

@@ -130,6 +130,12 @@ def load_parameter_file(path: str | Path, profile: str | None = None) -> dict[st
     return data
 
 
+def profile_names(path: str | Path) -> list[str]:
+    """The profiles a parameter file defines (its ``profiles`` keys), sorted."""
+    profiles = read_yaml_mapping(path).get(PROFILES_KEY) or {}
+    return sorted(str(name) for name in profiles) if isinstance(profiles, dict) else []
+
+
 def merge_parameters(*layers: Mapping[str, Any] | None) -> dict[str, Any]:
     """Later layers override earlier ones (file defaults < profile < files < ``-p``)."""
     merged: dict[str, Any] = {}
@@ -147,6 +153,7 @@ def collect_parameters(
     values: Mapping[str, Any] | None = None,
     root: str | Path | None = None,
     use_defaults_file: bool = True,
+    require_profile: bool = True,
 ) -> dict[str, Any]:
     """The parameter values for one run, from lowest to highest precedence:
     ``parameters/<notebook>.yaml`` (with ``profile``), each of ``files`` (with
@@ -166,12 +173,30 @@ def collect_parameters(
         The project folder holding ``parameters/``.
     use_defaults_file
         Read ``parameters/<notebook>.yaml`` when it exists.
+    require_profile
+        Refuse a ``profile`` that none of the files defines (a pipeline checks its profile
+        over all its steps instead).
+
+    Raises
+    ------
+    ParameterError
+        ``profile`` is defined by none of the files read (a typo); the message names the
+        profiles that exist.
     """
     layers: list[Mapping[str, Any] | None] = []
     defaults = default_parameter_file(notebook, root) if use_defaults_file else None
-    if defaults is not None:
-        layers.append(load_parameter_file(defaults, profile))
-    for file in files or []:
+    read = [defaults] if defaults is not None else []
+    read += list(files or [])
+    for file in read:
         layers.append(load_parameter_file(file, profile))
+    if profile is not None and require_profile:
+        known = sorted({name for file in read for name in profile_names(file)})
+        if profile not in known:
+            where = ", ".join(str(f) for f in read) or "no parameter file"
+            raise ParameterError(
+                f"unknown profile {profile!r} for notebook {notebook.stem}; "
+                f"profiles in {where}: {', '.join(known) or 'none'}",
+                {"profile": profile, "profiles": known},
+            )
     layers.append(values)
     return merge_parameters(*layers)

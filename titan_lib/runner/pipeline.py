@@ -14,8 +14,10 @@ A pipeline file (``parameters/pipelines/<name>.yaml``)::
           scan_run_id: scan.run_id  # "<step>.run_id": that step's run id
           pair_y: scan.top_pair.y   # "<step>.<path>": a value in its results sidecar
 
-Every step's parameters are checked before the first kernel starts. The pipeline stops at
-the first failed step; the runs that finished keep their records. The pipeline's own
+Every step's parameters, and write access to the store, are checked before the first
+kernel starts. The pipeline stops at the first failed step; the runs that finished keep
+their records, and the failed step has a record too (also when it could not start, e.g.
+an input missing from an earlier step's results). The pipeline's own
 record is ``pipelines/<pipeline_id>/pipeline.json`` (create-only).
 """
 
@@ -27,13 +29,19 @@ from pathlib import Path
 from typing import Any, Literal
 
 from titan_lib.exceptions import ConflictError, NotFoundError, ParameterError, TitanError
-from titan_lib.runner.execute import absolute_store_uri, run_notebook
-from titan_lib.runner.parameter_files import collect_parameters, read_yaml_mapping, resolve_notebook
+from titan_lib.runner.execute import check_store_access, record_failure, run_notebook
+from titan_lib.runner.parameter_files import (
+    collect_parameters,
+    default_parameter_file,
+    profile_names,
+    read_yaml_mapping,
+    resolve_notebook,
+)
 from titan_lib.runner.parameters import NotebookParameter, inspect_parameters, validate_parameters
 from titan_lib.runner.record import REPORT_FILE, RunRecord, new_run_id, run_key, utc_now
 from titan_lib.runner.report import record_location
 from titan_lib.runner.results import load_results
-from titan_lib.stores.objects import ObjectStore, dumps_json, open_store
+from titan_lib.stores.objects import ObjectStore, dumps_json
 
 PIPELINES_PREFIX = "pipelines"
 PIPELINE_FILE = "pipeline.json"
@@ -147,6 +155,7 @@ def load_pipeline(
         raise ParameterError(f"pipeline file {file} has no 'steps' list", {"path": str(file)})
     chosen = profile if profile is not None else doc.get("profile")
     steps: list[PipelineStep] = []
+    known_profiles: set[str] = set()
     for position, raw in enumerate(raw_steps, start=1):
         if not isinstance(raw, dict) or "notebook" not in raw:
             raise ParameterError(
@@ -169,7 +178,12 @@ def load_pipeline(
         earlier = [s.name for s in steps]
         refs = {str(k): _reference(name, str(k), v, earlier) for k, v in inputs.items()}
         declared = inspect_parameters(notebook)
-        values = collect_parameters(notebook, profile=chosen, values=fixed, root=root)
+        values = collect_parameters(
+            notebook, profile=chosen, values=fixed, root=root, require_profile=False
+        )
+        defaults = default_parameter_file(notebook, root)
+        if defaults is not None:
+            known_profiles.update(profile_names(defaults))
         static = {k: v for k, v in values.items() if k not in refs}
         try:
             static = validate_parameters(notebook, static, declared, pending=list(refs))
@@ -178,6 +192,12 @@ def load_pipeline(
                 f"pipeline step {name!r}: {exc.message}", {**exc.details, "step": name}
             ) from None
         steps.append(PipelineStep(name, notebook, static, refs, declared))
+    if chosen is not None and chosen not in known_profiles:
+        raise ParameterError(
+            f"pipeline file {file}: unknown profile {chosen!r}; the steps' parameter files "
+            f"define: {', '.join(sorted(known_profiles)) or 'no profiles'}",
+            {"profile": chosen, "profiles": sorted(known_profiles)},
+        )
     return Pipeline(name=str(doc.get("name") or file.stem), path=file, profile=chosen, steps=steps)
 
 
@@ -223,9 +243,14 @@ def run_pipeline(
     PipelineResult
         Status and per-step outcomes; also stored as ``pipelines/<id>/pipeline.json``.
         A failed step does not raise: check ``result.status``.
+
+    Raises
+    ------
+    StoreError
+        The store cannot be written (nothing was run).
     """
-    uri = absolute_store_uri(store)
-    opened = open_store(uri)
+    opened = check_store_access(store)
+    uri = opened.uri
     pipeline_id = new_run_id()
     started = utc_now()
     clock = time.perf_counter()
@@ -271,6 +296,20 @@ def _run_step(
 ) -> StepOutcome:
     try:
         values = {**step.parameters, **resolve_inputs(step, run_ids, store)}
+    except TitanError as exc:  # an input missing from a sidecar
+        failed = record_failure(
+            store,
+            step.notebook.stem,
+            step.parameters,
+            f"step {step.name} did not start: {exc.message}",
+            parent_id=pipeline_id,
+            step=step.name,
+            ename=type(exc).__name__,
+        )
+        return StepOutcome(
+            step.name, step.notebook.stem, "failed", run_id=failed.run_id, error=exc.message
+        )
+    try:
         record: RunRecord = run_notebook(
             step.notebook,
             values,
@@ -281,9 +320,16 @@ def _run_step(
             report=reports,
             check=False,
             declared=step.declared,
+            progress_label=f"{step.name:<12}",
         )
-    except TitanError as exc:  # an input missing from a sidecar, a store error
-        return StepOutcome(step.name, step.notebook.stem, "failed", error=exc.message)
+    except TitanError as exc:  # a missing kernel (recorded), a store error
+        return StepOutcome(
+            step.name,
+            step.notebook.stem,
+            "failed",
+            run_id=exc.details.get("run_id"),
+            error=exc.message,
+        )
     outcome = StepOutcome(
         step.name,
         step.notebook.stem,

@@ -209,6 +209,9 @@ def publish_record(store: ObjectStore, record: RunRecord, files: dict[str, bytes
             f"run record {record.run_id} already exists in store {store.uri}",
             {"run_id": record.run_id},
         )
+    from titan_lib.data.serving_documents import publish_run_document  # loads polars
+
+    publish_run_document(store, record.to_dict(), files.get("results.json"))
 
 
 def add_record_file(store: ObjectStore, run_id: str, name: str, data: bytes) -> bool:

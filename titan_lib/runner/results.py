@@ -3,6 +3,8 @@
 A notebook calls :func:`save_results`; the runner tells it where to write through the
 kernel's environment (``TITAN_RUN_DIR``, ``TITAN_RUN_ID``, ``TITAN_STORE``) and publishes
 the files into the run record when the run succeeds. Readers call :func:`load_results`.
+What each research notebook saves is its schema (:mod:`titan_lib.runner.result_schemas`),
+checked by :func:`validate_results`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 from titan_lib.exceptions import DataValidationError, NotFoundError, ParameterError, RunFailedError
 from titan_lib.runner.record import list_records, read_record, run_key
+from titan_lib.runner.result_schemas import (
+    RESULT_SCHEMAS,
+    ResultSchema,
+    ResultSchemaError,
+    result_schema,
+)
 from titan_lib.stores.objects import ObjectStore, open_store
 
 if TYPE_CHECKING:
@@ -81,6 +89,14 @@ def save_results(
     summary
         A few headline figures (label to value) that ``titan pipeline`` prints at the end.
 
+    Raises
+    ------
+    ResultSchemaError
+        The run's notebook declares a schema (:mod:`titan_lib.runner.result_schemas`) and
+        a table it names lacks a column its readers need; nothing is written. Whether every
+        table, value and summary key is there is checked once all are saved
+        (:func:`validate_results`), as calls accumulate.
+
     Returns
     -------
     Path or None
@@ -90,6 +106,16 @@ def save_results(
     if run_dir is None:
         print("save_results: not running under `titan run`; results are not recorded")
         return None
+    notebook = os.environ.get(ENV_NOTEBOOK) or ""
+    if notebook in RESULT_SCHEMAS:
+        given = {name: (frame.columns, frame.height) for name, frame in (tables or {}).items()}
+        lacking = RESULT_SCHEMAS[notebook].column_problems(given)
+        if lacking:
+            raise ResultSchemaError(
+                f"{notebook} cannot save its results: {'; '.join(lacking)} "
+                "(see titan_lib.runner.result_schemas)",
+                {"notebook": notebook, "problems": lacking},
+            )
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / RESULTS_FILE
     doc: dict[str, Any] = (
@@ -266,3 +292,27 @@ def current_run_id() -> str | None:
     """The id of the run this code executes in (``None`` outside ``titan run``), for
     provenance of what a notebook publishes."""
     return os.environ.get(ENV_RUN_ID) or None
+
+
+def validate_results(results: RunResults) -> ResultSchema:
+    """Check a run's published results against its notebook's schema.
+
+    Returns
+    -------
+    ResultSchema
+        The schema they fit.
+
+    Raises
+    ------
+    ResultSchemaError
+        A table, column, value or summary key is missing (all of them are named).
+    NotFoundError
+        The run's notebook declares no schema.
+    """
+    schema = result_schema(results.notebook)
+    tables = {}
+    for name in results.tables:
+        frame = results.table(name)
+        tables[name] = (frame.columns, frame.height)
+    schema.check(results.values, results.summary, tables, run_id=results.run_id)
+    return schema

@@ -10,13 +10,20 @@ A grid file::
       - {entry_z: 3.0, exit_z: 1.0}
 
 Each set becomes its own run with its own record (``parent_id`` = the sweep id). All sets
-are checked before the cluster starts; a run that fails does not stop the others. The
-sweep's summary is stored as ``sweeps/<sweep_id>/sweep.json`` (create-only).
+and the store (here, and from every worker) are checked before anything runs; a run that
+fails does not stop the others, and leaves a failed record even when its worker was lost.
+The sweep's summary is stored as ``sweeps/<sweep_id>/sweep.json`` (create-only).
+
+Workers need the titan kernel, this package and access to the store: the same S3
+credentials and ``AWS_ENDPOINT_URL`` (or a folder they all mount at the same path).
+Several runs may share a worker process (a worker with several threads): runs share no
+working directory, environment or kernel ports.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import tempfile
 import time
 from collections.abc import Mapping
@@ -24,13 +31,26 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from titan_lib.exceptions import ConflictError, ParameterError, TitanError
-from titan_lib.runner.execute import absolute_store_uri, run_notebook
+from titan_lib.exceptions import (
+    ConflictError,
+    NotFoundError,
+    ParameterError,
+    RunFailedError,
+    StoreError,
+    TitanError,
+)
+from titan_lib.runner.execute import (
+    absolute_store_uri,
+    check_store_access,
+    record_failure,
+    run_notebook,
+)
 from titan_lib.runner.parameter_files import read_yaml_mapping
 from titan_lib.runner.parameters import inspect_parameters, validate_parameters
 from titan_lib.runner.record import code_version, new_run_id
 from titan_lib.runner.report import record_location
-from titan_lib.stores.objects import dumps_json, open_store
+from titan_lib.runner.results import load_results
+from titan_lib.stores.objects import ObjectStore, dumps_json
 
 SWEEPS_PREFIX = "sweeps"
 SWEEP_FILE = "sweep.json"
@@ -124,16 +144,35 @@ def _run_on_worker(
     with tempfile.TemporaryDirectory(prefix="titan-sweep-") as folder:
         path = Path(folder) / f"{notebook_name}.ipynb"
         path.write_bytes(notebook_bytes)
-        record = run_notebook(
-            path,
-            values,
-            store=store,
-            parent_id=sweep_id,
-            progress=False,
-            check=False,
-            code_ref=code_ref,
-        )
+        try:
+            record = run_notebook(
+                path,
+                values,
+                store=store,
+                parent_id=sweep_id,
+                progress=False,
+                check=False,
+                code_ref=code_ref,
+            )
+        except TitanError as exc:
+            if "run_id" not in exc.details:
+                raise
+            return {
+                "status": "failed",
+                "run_id": exc.details["run_id"],
+                "duration_s": 0.0,
+                "error": {"message": exc.message},
+            }
     return record.to_dict()
+
+
+def _store_problem(store: str) -> str | None:
+    """Executed on each worker: why it cannot write the store, or ``None``."""
+    try:
+        check_store_access(store)
+    except StoreError as exc:
+        return exc.message
+    return None
 
 
 def run_sweep(
@@ -168,6 +207,8 @@ def run_sweep(
     ------
     ParameterError
         A parameter set does not fit the notebook (nothing was started).
+    StoreError
+        This process or a worker cannot write the store (nothing was run).
     """
     from dask.distributed import Client, LocalCluster, as_completed
 
@@ -182,7 +223,7 @@ def run_sweep(
                 {**exc.details, "set": index + 1},
             ) from None
     uri = absolute_store_uri(store)
-    opened = open_store(uri)
+    opened = check_store_access(uri)
     sweep_id = new_run_id()
     code_ref = code_version(notebook.parent)
     clock = time.perf_counter()
@@ -201,6 +242,14 @@ def run_sweep(
     content = notebook.read_bytes()
     try:
         with Client(scheduler or cluster) as client:
+            problems = {w: p for w, p in client.run(_store_problem, uri).items() if p}
+            if problems:
+                worker, problem = sorted(problems.items())[0]
+                raise StoreError(
+                    f"{len(problems)} Dask worker(s) cannot write the store, so nothing was "
+                    f"run; {worker}: {problem}",
+                    {"store": uri, "workers": sorted(problems)},
+                )
             futures = {
                 client.submit(
                     _run_on_worker,
@@ -227,12 +276,26 @@ def run_sweep(
                         doc["duration_s"],
                         error.get("message"),
                     )
-                except TitanError as exc:
-                    run = SweepRun(index, checked[index], "failed", error=exc.message)
-                except Exception as exc:  # a worker lost, a store unreachable: keep going
-                    run = SweepRun(
-                        index, checked[index], "failed", error=f"{type(exc).__name__}: {exc}"
+                except Exception as exc:  # a worker lost, a missing kernel: keep going
+                    message = (
+                        exc.message
+                        if isinstance(exc, TitanError)
+                        else f"{type(exc).__name__}: {exc}"
                     )
+                    lost_message = f"run of set {index + 1} was lost: {message}"
+                    try:
+                        lost_id: str | None = record_failure(
+                            opened,
+                            notebook.stem,
+                            checked[index],
+                            lost_message,
+                            parent_id=sweep_id,
+                            code_ref=code_ref,
+                            ename=type(exc).__name__,
+                        ).run_id
+                    except TitanError:  # the store went away: sweep.json still says it
+                        lost_id = None
+                    run = SweepRun(index, checked[index], "failed", lost_id, 0.0, lost_message)
                 runs[index] = run
                 if on_run is not None:
                     on_run(run)
@@ -252,6 +315,80 @@ def run_sweep(
     if not opened.put_if_absent(key, dumps_json(result.to_dict())):
         raise ConflictError(f"sweep record {sweep_id} already exists", {"id": sweep_id})
     return result
+
+
+def _sweep_from_dict(doc: dict[str, Any]) -> SweepResult:
+    runs = [SweepRun(**run) for run in doc.get("runs", [])]
+    return SweepResult(**{**doc, "runs": runs})
+
+
+def list_sweeps(store: ObjectStore) -> list[SweepResult]:
+    """Every sweep recorded in the store, oldest first."""
+    sweeps = []
+    for key in store.list(SWEEPS_PREFIX):
+        parts = key.split("/")
+        if len(parts) == 3 and parts[2] == SWEEP_FILE:
+            sweeps.append(_sweep_from_dict(json.loads(store.read_bytes(key))))
+    return sorted(sweeps, key=lambda s: s.sweep_id)
+
+
+def read_sweep(store: ObjectStore, sweep_id: str) -> SweepResult:
+    """The sweep with this id, or the one whose id starts with it.
+
+    Raises
+    ------
+    NotFoundError
+        No sweep matches, or the prefix matches several (the message lists them).
+    """
+    key = f"{SWEEPS_PREFIX}/{sweep_id}/{SWEEP_FILE}"
+    if store.exists(key):
+        return _sweep_from_dict(json.loads(store.read_bytes(key)))
+    matches = [s for s in list_sweeps(store) if s.sweep_id.startswith(sweep_id)]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise NotFoundError(
+            f"sweep id {sweep_id!r} is ambiguous in store {store.uri}: it starts "
+            f"{', '.join(s.sweep_id for s in matches)}",
+            {"sweep_id": sweep_id, "matches": [s.sweep_id for s in matches]},
+        )
+    raise NotFoundError(
+        f"sweep {sweep_id!r} not found in store {store.uri}", {"sweep_id": sweep_id}
+    )
+
+
+def compare_runs(store: ObjectStore, sweep: SweepResult) -> list[dict[str, Any]]:
+    """One row per parameter set, in set order, for comparing a sweep's runs.
+
+    Each row holds ``set`` (1-based), the parameters whose value differs between sets,
+    ``status``, the headline figures each successful run saved as its results summary,
+    ``seconds`` and ``run_id``. Values common to every set are left out.
+    """
+    names = list(dict.fromkeys(k for run in sweep.runs for k in run.parameters))
+    varying = [
+        n
+        for n in names
+        if len({json.dumps(r.parameters.get(n), default=str) for r in sweep.runs}) > 1
+    ]
+    rows = []
+    for run in sweep.runs:
+        summary: dict[str, Any] = {}
+        if run.status == "succeeded" and run.run_id:
+            try:
+                summary = load_results(run.run_id, store).summary
+            except (NotFoundError, RunFailedError):
+                summary = {}
+        rows.append(
+            {
+                "set": run.index + 1,
+                **{n: run.parameters.get(n) for n in varying},
+                "status": run.status,
+                **summary,
+                "seconds": run.duration_s,
+                "run_id": run.run_id,
+            }
+        )
+    return rows
 
 
 def load_grid(path: str | Path) -> list[dict[str, Any]]:

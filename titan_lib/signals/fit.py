@@ -110,7 +110,7 @@ def fit_signal_model(
         )
     else:
         spec = zscore
-    regime_gate = None if gate is None else _fit_gate(frame, gate)
+    regime_gate = None if gate is None else fit_gate(frame, gate)
     if code_version is None:
         code_version = _package_version()
     return SignalModel(
@@ -135,7 +135,10 @@ def fit_signal_model(
     )
 
 
-def _fit_gate(frame: pl.DataFrame, gate: GateSettings) -> RegimeGate:
+def fit_gate(frame: pl.DataFrame, gate: GateSettings) -> RegimeGate:
+    """Freeze a regime gate on ``frame`` (an aligned pair frame with ``spread`` and, for a
+    market gate, the market's closes): every row is fitting data, so pass the fit window
+    only."""
     if gate.source == "market":
         market = pl.col(gate.market_symbol or "")
         ret = (market / market.shift(1)).log()

@@ -16,6 +16,7 @@ from titan_lib.core.regime_gate import MarkovRegimeModel, RegimeGate
 from titan_lib.core.signal_model import PriceTransform, SignalModel, SignalRules
 from titan_lib.core.state_machine import (
     GATE_FLATTEN,
+    GATE_NAMES,
     GATE_NO_ENTRY,
     GATE_OPEN,
     REASONS,
@@ -27,8 +28,6 @@ from titan_lib.regimes.volatility import volatility_labels
 from titan_lib.signals.frame import pair_prices, spread_expr
 from titan_lib.signals.kernel import run_state_machine
 from titan_lib.signals.zscore import as_numpy, zscores
-
-GATE_NAMES = ("open", "no_entry", "flatten")
 
 
 def gate_codes(regime: pl.Series, blocked: Sequence[int], flatten: bool) -> np.ndarray:

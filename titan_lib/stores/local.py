@@ -1,4 +1,11 @@
-"""Local-folder object store: atomic writes by write-to-temp + ``os.replace``."""
+"""Local-folder object store: atomic writes by write-to-temp + ``os.replace``.
+
+A write goes to a hidden temporary file ``.<name>.<random>.tmp`` next to its key, which
+is then renamed (or linked) into place. A process killed in between leaves that file
+behind: hidden files are never listed or read as objects, and the first write of a store
+opened later deletes the temporary files older than :data:`ORPHAN_AGE_SECONDS` (a live
+write never takes that long, so a concurrent writer's file is left alone).
+"""
 
 from __future__ import annotations
 
@@ -7,10 +14,14 @@ import fcntl
 import hashlib
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from titan_lib.exceptions import ConflictError, NotFoundError, StoreError
+
+ORPHAN_AGE_SECONDS = 3600.0
+"""Temporary files older than this are left by a killed write and are deleted."""
 
 
 class LocalObjectStore:
@@ -25,6 +36,35 @@ class LocalObjectStore:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).expanduser()
         self.uri = str(self.root)
+        self._swept = False
+
+    def sweep_orphans(self, max_age_seconds: float = ORPHAN_AGE_SECONDS) -> list[str]:
+        """Delete temporary files of interrupted writes older than ``max_age_seconds``.
+
+        Returns the deleted paths, relative to the root. Runs once by itself, before the
+        first write of this store object.
+        """
+        self._swept = True
+        if not self.root.is_dir():
+            return []
+        cutoff = time.time() - max_age_seconds
+        removed = []
+        for dirpath, _dirnames, filenames in os.walk(self.root):
+            for name in filenames:
+                if not (name.startswith(".") and name.endswith(".tmp")):
+                    continue
+                path = Path(dirpath) / name
+                with contextlib.suppress(FileNotFoundError):
+                    if path.stat().st_mtime < cutoff:
+                        path.unlink()
+                        removed.append(path.relative_to(self.root).as_posix())
+        return sorted(removed)
+
+    def _temporary(self, path: Path) -> tuple[int, str]:
+        if not self._swept:
+            self.sweep_orphans()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
 
     def _path(self, key: str) -> Path:
         clean = key.strip("/")
@@ -53,8 +93,7 @@ class LocalObjectStore:
 
     def write_bytes(self, key: str, data: bytes) -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = self._temporary(path)
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
@@ -68,8 +107,7 @@ class LocalObjectStore:
 
     def put_if_absent(self, key: str, data: bytes) -> bool:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = self._temporary(path)
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)

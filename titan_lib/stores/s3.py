@@ -6,15 +6,21 @@ local moto server in tests.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
+
 from titan_lib.exceptions import ConflictError, NotFoundError, StoreError
 
+_MISSING = ("NoSuchKey", "404", "NotFound")
+_PRECONDITION_FAILED = ("PreconditionFailed", "412", "ConditionalRequestConflict")
 
-def _error_code(exc: Exception) -> str:
-    response = getattr(exc, "response", None) or {}
-    return str(response.get("Error", {}).get("Code", ""))
+
+def _error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
 
 
 class S3ObjectStore:
@@ -52,24 +58,36 @@ class S3ObjectStore:
     def local_path(self, key: str) -> Path | None:
         return None
 
-    def _fail(self, action: str, key: str, exc: Exception) -> StoreError:
-        return StoreError(
-            f"could not {action} {self.uri}/{key}: {exc}", {"key": key, "uri": self.uri}
-        )
+    @contextmanager
+    def _calling_s3(self, action: str, key: str) -> Iterator[None]:
+        """Turn S3's refusals and unreachable endpoints into :class:`StoreError`.
+
+        Only botocore's errors are translated; a wrong argument (``ParamValidationError``)
+        or any other exception is a bug and propagates as it is.
+        """
+        try:
+            yield
+        except ParamValidationError:
+            raise
+        except (BotoCoreError, ClientError) as exc:
+            raise StoreError(
+                f"could not {action} {self.uri}/{key}: {exc}", {"key": key, "uri": self.uri}
+            ) from exc
 
     def read_versioned(self, key: str) -> tuple[bytes, str] | None:
-        try:
-            obj = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
-        except Exception as exc:
-            if _error_code(exc) in ("NoSuchKey", "404", "NotFound"):
-                return None
-            if _error_code(exc) == "NoSuchBucket":
-                raise StoreError(
-                    f"S3 bucket {self.bucket!r} does not exist (store {self.uri})",
-                    {"bucket": self.bucket},
-                ) from None
-            raise self._fail("read", key, exc) from exc
-        return obj["Body"].read(), str(obj["ETag"])
+        with self._calling_s3("read", key):
+            try:
+                obj = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+            except ClientError as exc:
+                if _error_code(exc) in _MISSING:
+                    return None
+                if _error_code(exc) == "NoSuchBucket":
+                    raise StoreError(
+                        f"S3 bucket {self.bucket!r} does not exist (store {self.uri})",
+                        {"bucket": self.bucket},
+                    ) from None
+                raise
+            return obj["Body"].read(), str(obj["ETag"])
 
     def read_bytes(self, key: str) -> bytes:
         found = self.read_versioned(key)
@@ -78,41 +96,42 @@ class S3ObjectStore:
         return found[0]
 
     def write_bytes(self, key: str, data: bytes) -> None:
-        try:
+        with self._calling_s3("write", key):
             self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
-        except Exception as exc:
-            raise self._fail("write", key, exc) from exc
 
     def put_if_absent(self, key: str, data: bytes) -> bool:
-        try:
-            self.client.put_object(
-                Bucket=self.bucket, Key=self._key(key), Body=data, IfNoneMatch="*"
-            )
-        except Exception as exc:
-            if _error_code(exc) in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
-                return False
-            raise self._fail("write", key, exc) from exc
+        with self._calling_s3("write", key):
+            try:
+                self.client.put_object(
+                    Bucket=self.bucket, Key=self._key(key), Body=data, IfNoneMatch="*"
+                )
+            except ClientError as exc:
+                if _error_code(exc) in _PRECONDITION_FAILED:
+                    return False
+                raise
         return True
 
     def write_if_match(self, key: str, data: bytes, token: str | None) -> None:
         extra: dict[str, str] = {"IfNoneMatch": "*"} if token is None else {"IfMatch": token}
-        try:
-            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **extra)
-        except Exception as exc:
-            if _error_code(exc) in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
-                raise ConflictError(
-                    f"{key} changed in store {self.uri} while it was being updated; retry",
-                    {"key": key},
-                ) from None
-            raise self._fail("write", key, exc) from exc
+        with self._calling_s3("write", key):
+            try:
+                self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **extra)
+            except ClientError as exc:
+                if _error_code(exc) in _PRECONDITION_FAILED:
+                    raise ConflictError(
+                        f"{key} changed in store {self.uri} while it was being updated; retry",
+                        {"key": key},
+                    ) from None
+                raise
 
     def exists(self, key: str) -> bool:
-        try:
-            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
-        except Exception as exc:
-            if _error_code(exc) in ("NoSuchKey", "404", "NotFound"):
-                return False
-            raise self._fail("check", key, exc) from exc
+        with self._calling_s3("check", key):
+            try:
+                self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+            except ClientError as exc:
+                if _error_code(exc) in _MISSING:
+                    return False
+                raise
         return True
 
     def list(self, prefix: str = "") -> list[str]:
@@ -124,17 +143,13 @@ class S3ObjectStore:
         )
         root = f"{self.prefix}/" if self.prefix else ""
         keys: list[str] = []
-        try:
+        with self._calling_s3("list", prefix):
             paginator = self.client.get_paginator("list_objects_v2")
             for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
                 for item in page.get("Contents", []):
                     keys.append(item["Key"][len(root) :])
-        except Exception as exc:
-            raise self._fail("list", prefix, exc) from exc
         return sorted(keys)
 
     def delete(self, key: str) -> None:
-        try:
+        with self._calling_s3("delete", key):
             self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
-        except Exception as exc:
-            raise self._fail("delete", key, exc) from exc

@@ -1,6 +1,8 @@
 """Execution: orders, fills and positions, risk checks, brokers, the ledger, reconciliation.
 
-Standard library only (boto3 is imported by the DynamoDB ledger when it is opened).
+Refusals are domain errors (:mod:`titan_lib.core.execution.errors`); only the HTTP face
+maps them to status codes. Standard library only (boto3 is imported by the DynamoDB ledger
+when it is opened).
 """
 
 from titan_lib.core.execution.broker import (
@@ -9,7 +11,17 @@ from titan_lib.core.execution.broker import (
     BrokerUnavailableError,
     Execution,
 )
-from titan_lib.core.execution.ledger import Ledger, open_ledger, order_id_for
+from titan_lib.core.execution.errors import (
+    IdempotencyConflictError,
+    ModelRetiredError,
+    OrderRefusedError,
+    PrincipalLimitError,
+    RateLimitedError,
+    RiskRejectedError,
+    StalePricesError,
+)
+from titan_lib.core.execution.ledger import Ledger, order_id_for
+from titan_lib.core.execution.ledgers import open_ledger
 from titan_lib.core.execution.models import (
     Fill,
     FillLeg,
@@ -32,16 +44,23 @@ __all__ = [
     "ExecutionService",
     "Fill",
     "FillLeg",
+    "IdempotencyConflictError",
     "KillSwitch",
     "Ledger",
+    "ModelRetiredError",
     "Order",
     "OrderLeg",
     "OrderOutcome",
+    "OrderRefusedError",
     "OrderRequest",
     "PaperBroker",
     "Position",
+    "PrincipalLimitError",
     "RateLimit",
+    "RateLimitedError",
     "RiskLimits",
+    "RiskRejectedError",
+    "StalePricesError",
     "TradePlan",
     "check_order",
     "enforce_rate_limit",

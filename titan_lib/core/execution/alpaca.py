@@ -43,6 +43,27 @@ BASE_URLS: dict[str, str] = {
 _DEAD_STATUSES = frozenset({"canceled", "expired", "rejected", "suspended", "stopped"})
 
 
+def alpaca_credentials(
+    environ: Mapping[str, str] | None = None, purpose: str = "Alpaca"
+) -> tuple[str, str]:
+    """The Alpaca API key id and secret key: ``TITAN_ALPACA_KEY_ID`` and
+    ``TITAN_ALPACA_SECRET_KEY``, or SSM parameters named by their ``_SSM`` variants.
+
+    Raises
+    ------
+    ParameterError
+        Either is missing; the message starts with ``purpose``.
+    """
+    key_id = read_secret("TITAN_ALPACA_KEY_ID", environ)
+    secret = read_secret("TITAN_ALPACA_SECRET_KEY", environ)
+    if not key_id or not secret:
+        raise ParameterError(
+            f"{purpose} needs TITAN_ALPACA_KEY_ID and TITAN_ALPACA_SECRET_KEY "
+            "(or their _SSM parameter names)"
+        )
+    return key_id, secret
+
+
 @dataclass(frozen=True)
 class AlpacaSettings:
     """Connection settings; credentials never appear in ``repr``."""
@@ -59,13 +80,7 @@ class AlpacaSettings:
         """``TITAN_ALPACA_KEY_ID`` / ``TITAN_ALPACA_SECRET_KEY`` (or their ``_SSM`` names),
         ``TITAN_ALPACA_MODE`` (``paper``/``live``) or ``TITAN_ALPACA_BASE_URL``."""
         env = os.environ if environ is None else environ
-        key_id = read_secret("TITAN_ALPACA_KEY_ID", env)
-        secret = read_secret("TITAN_ALPACA_SECRET_KEY", env)
-        if not key_id or not secret:
-            raise ParameterError(
-                "the Alpaca broker needs TITAN_ALPACA_KEY_ID and TITAN_ALPACA_SECRET_KEY "
-                "(or their _SSM parameter names)"
-            )
+        key_id, secret = alpaca_credentials(env, "the Alpaca broker")
         mode = env.get("TITAN_ALPACA_MODE", "paper")
         if mode not in BASE_URLS:
             raise ParameterError(f"TITAN_ALPACA_MODE must be paper or live, got {mode!r}")

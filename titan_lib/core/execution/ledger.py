@@ -1,8 +1,9 @@
-"""The order ledger interface: orders, fills, positions, pair locks, rate windows, switches.
+"""The order ledger interface: orders, fills, positions, pair locks, rate limits, switches.
 
 Two implementations share this interface and one test suite:
 :class:`~titan_lib.core.execution.ledger_sqlite.SQLiteLedger` (a local file, the default)
-and :class:`~titan_lib.stores.ledger_dynamodb.DynamoDBLedger` (a DynamoDB table). Every
+and :class:`~titan_lib.core.execution.ledger_dynamodb.DynamoDBLedger` (a DynamoDB table),
+opened by URI with :func:`~titan_lib.core.execution.ledgers.open_ledger`. Every
 state change is a conditional write, so concurrent writers cannot both win:
 
 - :meth:`Ledger.claim_order` creates the order only if its id is free. The id is derived
@@ -12,17 +13,31 @@ state change is a conditional write, so concurrent writers cannot both win:
   order filled in one transaction, only while the order is pending and has no fill.
 - :meth:`Ledger.acquire_pair` is a leased lock per pair: orders on one pair are
   serialised, so each order's legs are computed against a settled position.
+- :meth:`Ledger.reserve_usage` checks a principal's limits against its usage and writes
+  the new usage in one atomic step, so one principal's concurrent orders (on any pairs)
+  cannot together exceed its limits.
+
+Principals' profiles (limits and preferences) are stored here too
+(:mod:`titan_lib.core.execution.principals`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 from datetime import UTC, datetime
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from titan_lib.core.execution.models import Fill, KillSwitch, Order, OrderStatus, Position
-from titan_lib.exceptions import ParameterError
+
+if TYPE_CHECKING:
+    from titan_lib.core.execution.principals import (
+        PrincipalLimits,
+        PrincipalOrder,
+        PrincipalProfile,
+        PrincipalUsage,
+        Refusal,
+    )
+    from titan_lib.core.execution.sliding_window import Admission
 
 
 @runtime_checkable
@@ -86,8 +101,14 @@ class Ledger(Protocol):
         """``(holder order id, lease expiry)`` of the pair's lock, or ``None`` when free."""
         ...
 
-    def count_request(self, principal: str, window_start: int, window_seconds: int) -> int:
-        """Count one request of ``principal`` in the fixed window; return the new count."""
+    def admit_request(
+        self, principal: str, now: float, limit: int, window_seconds: float
+    ) -> Admission:
+        """Admit one request of ``principal`` at ``now`` if its sliding window has room.
+
+        Applies :func:`~titan_lib.core.execution.sliding_window.admit` to the stored admission
+        times atomically; writes only when the request is admitted.
+        """
         ...
 
     def kill_switch(self) -> KillSwitch:
@@ -96,6 +117,33 @@ class Ledger(Protocol):
 
     def set_kill_switch(self, state: KillSwitch) -> None:
         """Store the kill switch state."""
+        ...
+
+    def principal_profile(self, subject: str) -> PrincipalProfile | None:
+        """The principal's stored profile, or ``None`` (no limits of its own)."""
+        ...
+
+    def set_principal_profile(self, profile: PrincipalProfile) -> None:
+        """Store (replace) the principal's profile."""
+        ...
+
+    def list_principals(self) -> list[PrincipalProfile]:
+        """Every stored profile, sorted by principal."""
+        ...
+
+    def principal_usage(self, subject: str) -> PrincipalUsage:
+        """The principal's stored usage (empty before its first order)."""
+        ...
+
+    def reserve_usage(
+        self, subject: str, limits: PrincipalLimits, order: PrincipalOrder, day: str
+    ) -> tuple[PrincipalUsage, Refusal | None]:
+        """Apply :func:`~titan_lib.core.execution.principals.apply_order` atomically.
+
+        Reads the usage, runs the rules and writes the new usage only when nothing
+        refuses, as one step no concurrent call of the same principal can interleave.
+        Returns the usage after the call and the refusal, if any.
+        """
         ...
 
 
@@ -121,30 +169,3 @@ def utc_now_iso(epoch_seconds: float | None = None) -> str:
         datetime.now(UTC) if epoch_seconds is None else datetime.fromtimestamp(epoch_seconds, UTC)
     )
     return moment.isoformat(timespec="microseconds")
-
-
-def open_ledger(uri: str | None = None) -> Ledger:
-    """Open the ledger named by ``uri`` (default ``$TITAN_LEDGER``).
-
-    ``dynamodb://<table>`` opens a DynamoDB table (boto3, honours ``AWS_ENDPOINT_URL``);
-    ``sqlite:///<path>`` or a plain path opens a SQLite file. Without a URI, the ledger
-    is ``ledger.sqlite`` inside the local store folder (``$TITAN_STORE``).
-    """
-    resolved = uri or os.environ.get("TITAN_LEDGER")
-    if not resolved:
-        from titan_lib.config import store_uri
-
-        store = store_uri()
-        if store.startswith("s3://"):
-            raise ParameterError(
-                "TITAN_LEDGER is not set and the store is on S3; set TITAN_LEDGER to "
-                "dynamodb://<table> or a SQLite path"
-            )
-        resolved = os.path.join(store, "ledger.sqlite")
-    if resolved.startswith("dynamodb://"):
-        from titan_lib.stores.ledger_dynamodb import DynamoDBLedger
-
-        return DynamoDBLedger(resolved[len("dynamodb://") :])
-    from titan_lib.core.execution.ledger_sqlite import SQLiteLedger
-
-    return SQLiteLedger(resolved.removeprefix("sqlite://"))

@@ -10,14 +10,20 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 from titan_lib.core.execution.ledger import utc_now_iso
 from titan_lib.core.execution.models import Fill, KillSwitch, Order, OrderStatus, Position
-from titan_lib.exceptions import ConflictError, StoreError
+from titan_lib.core.execution.principals import (
+    PrincipalLimits,
+    PrincipalOrder,
+    PrincipalProfile,
+    PrincipalUsage,
+    Refusal,
+    apply_order,
+)
+from titan_lib.core.execution.sliding_window import Admission, admit
+from titan_lib.core.sqlite_tables import SQLiteTables
+from titan_lib.exceptions import ConflictError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (
@@ -31,10 +37,10 @@ CREATE TABLE IF NOT EXISTS positions (
     PRIMARY KEY (model_id, symbol));
 CREATE TABLE IF NOT EXISTS pair_locks (
     model_id TEXT PRIMARY KEY, holder TEXT NOT NULL, expires REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS rate_windows (
-    principal TEXT NOT NULL, window_start INTEGER NOT NULL, count INTEGER NOT NULL,
-    PRIMARY KEY (principal, window_start));
+CREATE TABLE IF NOT EXISTS rate_admissions (principal TEXT PRIMARY KEY, stamps TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS principals (principal TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS principal_usage (principal TEXT PRIMARY KEY, doc TEXT NOT NULL);
 """
 
 
@@ -48,37 +54,11 @@ class SQLiteLedger:
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path).expanduser()
-        self.uri = f"sqlite://{self.path}"
-        self._local = threading.local()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self._write() as conn:
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"could not open the ledger {self.path}: {exc}") from None
-
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            self._local.conn = conn
-        return conn
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        self._tables = SQLiteTables(path, _SCHEMA, "the ledger")
+        self.path = self._tables.path
+        self.uri = self._tables.uri
+        self._conn = self._tables.read
+        self._write = self._tables.write
 
     def _order_row(self, conn: sqlite3.Connection, order_id: str) -> Order | None:
         row = conn.execute("SELECT doc FROM orders WHERE order_id = ?", (order_id,)).fetchone()
@@ -200,19 +180,21 @@ class SQLiteLedger:
         )
         return None if row is None else (str(row[0]), float(row[1]))
 
-    def count_request(self, principal: str, window_start: int, window_seconds: int) -> int:
+    def admit_request(
+        self, principal: str, now: float, limit: int, window_seconds: float
+    ) -> Admission:
         with self._write() as conn:
             row = conn.execute(
-                "INSERT INTO rate_windows (principal, window_start, count) VALUES (?, ?, 1)"
-                " ON CONFLICT (principal, window_start) DO UPDATE SET count = count + 1"
-                " RETURNING count",
-                (principal, window_start),
+                "SELECT stamps FROM rate_admissions WHERE principal = ?", (principal,)
             ).fetchone()
-            conn.execute(
-                "DELETE FROM rate_windows WHERE principal = ? AND window_start < ?",
-                (principal, window_start - window_seconds),
-            )
-        return int(row[0])
+            outcome = admit(json.loads(row[0]) if row else [], now, limit, window_seconds)
+            if outcome.admitted:
+                conn.execute(
+                    "INSERT INTO rate_admissions (principal, stamps) VALUES (?, ?)"
+                    " ON CONFLICT (principal) DO UPDATE SET stamps = excluded.stamps",
+                    (principal, json.dumps(outcome.stamps)),
+                )
+        return outcome
 
     def kill_switch(self) -> KillSwitch:
         row = self._conn().execute("SELECT doc FROM settings WHERE name = 'kill_switch'").fetchone()
@@ -225,3 +207,47 @@ class SQLiteLedger:
                 " ON CONFLICT (name) DO UPDATE SET doc = excluded.doc",
                 (json.dumps(state.to_dict()),),
             )
+
+    def principal_profile(self, subject: str) -> PrincipalProfile | None:
+        row = (
+            self._conn()
+            .execute("SELECT doc FROM principals WHERE principal = ?", (subject,))
+            .fetchone()
+        )
+        return None if row is None else PrincipalProfile.from_dict(json.loads(row[0]))
+
+    def set_principal_profile(self, profile: PrincipalProfile) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO principals (principal, doc) VALUES (?, ?)"
+                " ON CONFLICT (principal) DO UPDATE SET doc = excluded.doc",
+                (profile.subject, json.dumps(profile.to_dict())),
+            )
+
+    def list_principals(self) -> list[PrincipalProfile]:
+        rows = self._conn().execute("SELECT doc FROM principals ORDER BY principal").fetchall()
+        return [PrincipalProfile.from_dict(json.loads(row[0])) for row in rows]
+
+    def _usage_row(self, conn: sqlite3.Connection, subject: str) -> PrincipalUsage:
+        row = conn.execute(
+            "SELECT doc FROM principal_usage WHERE principal = ?", (subject,)
+        ).fetchone()
+        return (
+            PrincipalUsage(subject) if row is None else PrincipalUsage.from_dict(json.loads(row[0]))
+        )
+
+    def principal_usage(self, subject: str) -> PrincipalUsage:
+        return self._usage_row(self._conn(), subject)
+
+    def reserve_usage(
+        self, subject: str, limits: PrincipalLimits, order: PrincipalOrder, day: str
+    ) -> tuple[PrincipalUsage, Refusal | None]:
+        with self._write() as conn:
+            usage, refusal = apply_order(self._usage_row(conn, subject), limits, order, day)
+            if refusal is None:
+                conn.execute(
+                    "INSERT INTO principal_usage (principal, doc) VALUES (?, ?)"
+                    " ON CONFLICT (principal) DO UPDATE SET doc = excluded.doc",
+                    (subject, json.dumps(usage.to_dict())),
+                )
+        return usage, refusal

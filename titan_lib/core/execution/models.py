@@ -21,6 +21,17 @@ rule refused it; ``failed``: the broker refused it or never received it."""
 FINAL_STATUSES: frozenset[str] = frozenset({"filled", "unchanged", "rejected", "failed"})
 TargetPosition = Literal[-1, 0, 1]
 
+QUANTITY_TOLERANCE = 1e-9
+"""Shares below which a quantity (a position, a leg, an order's change) counts as zero.
+
+Order quantities are rounded to 6 decimals; adding them in floating point can leave a
+residue far below a millionth of a share, which must not count as a held position."""
+
+
+def is_open(quantity: float) -> bool:
+    """Whether ``quantity`` shares is a holding (or a trade), not a floating-point residue."""
+    return abs(quantity) > QUANTITY_TOLERANCE
+
 
 @dataclass(frozen=True)
 class OrderLeg:

@@ -1,12 +1,24 @@
 """Risk checks run before any order reaches a broker. Each refusal names its rule.
 
+Admission rules, checked before an order is recorded (a refusal writes nothing), and again
+on the settled position once the pair is locked:
+
+``model_retired``
+    The model is retired: only orders that reduce or close its position (every leg moves
+    towards zero without crossing it) are accepted (:func:`check_close_only`).
+``stale_prices``
+    The newest stored close of a leg is more than ``max_price_age_sessions`` sessions of
+    the New York Stock Exchange older than the latest closed session
+    (:func:`check_price_age`).
+
 Rules, in the order they are checked:
 
 ``kill_switch``
     The kill switch is on: every new order is refused.
 ``market_hours``
-    Policy ``regular``: only Monday to Friday, 09:30 to 16:00 New York time (exchange
-    holidays are not modelled). Policy ``always``: no restriction.
+    Policy ``regular``: only during a session of the New York Stock Exchange (holidays and
+    early closes included, :mod:`titan_lib.core.market_calendar`). Policy ``always``: no
+    restriction.
 ``price_band``
     Every price the client expects (``expected_prices``) lies within ``price_band_pct``
     percent of the last stored close, and every traded symbol has a positive last close.
@@ -18,6 +30,10 @@ Rules, in the order they are checked:
 ``max_open_pairs``
     The number of pairs with a non-zero position after the order is at most
     ``max_open_pairs``.
+
+These limits are global ceilings over the whole book. Each principal may also have limits
+of its own (:mod:`titan_lib.core.execution.principals`), checked on its own usage: the
+tighter one wins.
 """
 
 from __future__ import annotations
@@ -25,12 +41,33 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from typing import Literal
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Literal
 
-from titan_lib.core.execution.models import KillSwitch, Position
-from titan_lib.core.http_errors import RiskRejectedError
+from titan_lib.core.execution.errors import ModelRetiredError, RiskRejectedError, StalePricesError
+from titan_lib.core.execution.models import QUANTITY_TOLERANCE, KillSwitch, Position, is_open
+from titan_lib.core.market_calendar import (
+    CalendarRangeError,
+    MarketCalendar,
+    market_open,
+    new_york_time,
+)
 from titan_lib.exceptions import ParameterError
+
+if TYPE_CHECKING:
+    from titan_lib.core.model_registry import Retirement
+
+__all__ = [
+    "MarketHoursPolicy",
+    "RiskContext",
+    "RiskLimits",
+    "check_close_only",
+    "check_order",
+    "check_price_age",
+    "market_open",
+    "new_york_time",
+    "reduces_only",
+]
 
 MarketHoursPolicy = Literal["always", "regular"]
 RiskRule = Literal[
@@ -40,8 +77,11 @@ RiskRule = Literal[
     "max_pair_notional",
     "max_total_notional",
     "max_open_pairs",
+    "model_retired",
+    "stale_prices",
 ]
-_EPSILON = 1e-9
+_NOTIONAL_TOLERANCE = 1e-9
+"""Currency units a gross notional may exceed its limit by (floating-point sums)."""
 
 
 @dataclass(frozen=True)
@@ -53,8 +93,11 @@ class RiskLimits:
     max_open_pairs: int = 10
     price_band_pct: float = 5.0
     market_hours: MarketHoursPolicy = "regular"
+    max_price_age_sessions: int = 1
 
     def __post_init__(self) -> None:
+        if self.max_price_age_sessions < 0:
+            raise ParameterError("risk limit max_price_age_sessions must be >= 0")
         for name in ("max_pair_notional", "max_total_notional", "price_band_pct"):
             if not getattr(self, name) > 0:
                 raise ParameterError(f"risk limit {name} must be > 0", {"limit": name})
@@ -68,7 +111,8 @@ class RiskLimits:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> RiskLimits:
         """Limits from ``TITAN_MAX_PAIR_NOTIONAL``, ``TITAN_MAX_TOTAL_NOTIONAL``,
-        ``TITAN_MAX_OPEN_PAIRS``, ``TITAN_PRICE_BAND_PCT`` and ``TITAN_MARKET_HOURS``."""
+        ``TITAN_MAX_OPEN_PAIRS``, ``TITAN_PRICE_BAND_PCT``, ``TITAN_MARKET_HOURS`` and
+        ``TITAN_MAX_PRICE_AGE_SESSIONS``."""
         env = os.environ if environ is None else environ
         defaults = cls()
 
@@ -87,6 +131,10 @@ class RiskLimits:
             max_open_pairs=int(number("TITAN_MAX_OPEN_PAIRS", defaults.max_open_pairs)),
             price_band_pct=number("TITAN_PRICE_BAND_PCT", defaults.price_band_pct),
             market_hours=env.get("TITAN_MARKET_HOURS", defaults.market_hours),  # type: ignore[arg-type]
+            max_price_age_sessions=_whole(
+                "TITAN_MAX_PRICE_AGE_SESSIONS",
+                number("TITAN_MAX_PRICE_AGE_SESSIONS", defaults.max_price_age_sessions),
+            ),
         )
 
 
@@ -108,30 +156,92 @@ class RiskContext:
     now: datetime
 
 
-def _second_sunday_of_march(year: int) -> date:
-    first = date(year, 3, 1)
-    return first + timedelta(days=(6 - first.weekday()) % 7 + 7)
+def _whole(name: str, value: float) -> int:
+    if value != int(value):
+        raise ParameterError(f"{name} must be a whole number, got {value!r}")
+    return int(value)
 
 
-def _first_sunday_of_november(year: int) -> date:
-    first = date(year, 11, 1)
-    return first + timedelta(days=(6 - first.weekday()) % 7)
+def check_price_age(limits: RiskLimits, last_dates: Mapping[str, str], now: datetime) -> None:
+    """Refuse an order whose legs' newest closes are too old.
+
+    Parameters
+    ----------
+    limits
+        ``max_price_age_sessions``: how many sessions the newest close of a leg may lag
+        the latest session closed at ``now`` (0: it must be that session's close).
+    last_dates
+        ISO date of the newest stored close per leg symbol.
+    now
+        The time of the order (timezone-aware).
+
+    Raises
+    ------
+    StalePricesError
+        A leg's newest close is older; ``details`` name the symbol, its date, its age in
+        sessions and the limit.
+    """
+    calendar = MarketCalendar.load()
+    latest = calendar.last_closed_session(now)
+    for symbol, last in sorted(last_dates.items()):
+        day = date.fromisoformat(last)
+        try:
+            age = calendar.sessions_after(day, latest)
+        except CalendarRangeError:  # before the calendar: at least every session it holds
+            age = calendar.sessions_after(calendar.first_day - timedelta(days=1), latest)
+        if age > limits.max_price_age_sessions:
+            raise StalePricesError(
+                f"the newest price of {symbol} is from {last}, {age} sessions before the "
+                f"latest close ({latest}); orders need prices at most "
+                f"{limits.max_price_age_sessions} session(s) old "
+                "(TITAN_MAX_PRICE_AGE_SESSIONS)",
+                {
+                    "symbol": symbol,
+                    "last_date": last,
+                    "age_sessions": age,
+                    "max_age_sessions": limits.max_price_age_sessions,
+                    "latest_session": latest.isoformat(),
+                },
+            )
 
 
-def new_york_time(moment: datetime) -> datetime:
-    """``moment`` (timezone-aware) as naive New York wall-clock time (US DST rules since 2007)."""
-    utc = moment.astimezone(UTC).replace(tzinfo=None)
-    year = utc.year
-    dst_start = datetime.combine(_second_sunday_of_march(year), time(7, 0))  # 02:00 EST
-    dst_end = datetime.combine(_first_sunday_of_november(year), time(6, 0))  # 02:00 EDT
-    offset = -4 if dst_start <= utc < dst_end else -5
-    return utc + timedelta(hours=offset)
+def reduces_only(current: Mapping[str, float], target: Mapping[str, float]) -> bool:
+    """Whether moving from ``current`` to ``target`` share quantities only reduces exposure.
+
+    Every symbol must move towards zero without crossing it: ``|target| <= |current|``
+    and the same sign (or flat).
+    """
+    for symbol in set(current) | set(target):
+        held, wanted = current.get(symbol, 0.0), target.get(symbol, 0.0)
+        if not is_open(wanted):
+            continue
+        if abs(wanted) > abs(held) + QUANTITY_TOLERANCE or (wanted > 0) != (held > 0):
+            return False
+    return True
 
 
-def market_open(moment: datetime) -> bool:
-    """Whether US equity regular hours (Mon-Fri 09:30-16:00 New York) include ``moment``."""
-    local = new_york_time(moment)
-    return local.weekday() < 5 and time(9, 30) <= local.time() < time(16, 0)
+def check_close_only(
+    retirement: Retirement | None, current: Mapping[str, float], target: Mapping[str, float]
+) -> None:
+    """Refuse an order on a retired model unless it only reduces or closes the position.
+
+    Raises
+    ------
+    ModelRetiredError
+        The model is retired and the order opens or increases exposure.
+    """
+    if retirement is None or reduces_only(current, target):
+        return
+    why = f" ({retirement.reason})" if retirement.reason else ""
+    raise ModelRetiredError(
+        f"model {retirement.model_id} was retired at {retirement.retired_at}{why}; "
+        "it is close-only: orders may only reduce or close its position",
+        {
+            "model_id": retirement.model_id,
+            "retired_at": retirement.retired_at,
+            "reason": retirement.reason,
+        },
+    )
 
 
 def _reject(rule: RiskRule, message: str, **details: object) -> RiskRejectedError:
@@ -167,7 +277,7 @@ def check_order(limits: RiskLimits, ctx: RiskContext) -> None:
                 last=last,
             )
     pair_gross = sum(abs(q) * ctx.last_prices[s] for s, q in ctx.target.items())
-    if pair_gross > limits.max_pair_notional + _EPSILON:
+    if pair_gross > limits.max_pair_notional + _NOTIONAL_TOLERANCE:
         raise _reject(
             "max_pair_notional",
             f"pair gross {pair_gross:,.2f} exceeds {limits.max_pair_notional:,.2f}",
@@ -176,7 +286,7 @@ def check_order(limits: RiskLimits, ctx: RiskContext) -> None:
     others = [p for p in ctx.positions if p.model_id != ctx.model_id]
     other_gross = 0.0
     for position in others:
-        if abs(position.quantity) > _EPSILON:
+        if is_open(position.quantity):
             price = ctx.last_prices.get(position.symbol)
             if price is None:
                 raise _reject(
@@ -186,14 +296,14 @@ def check_order(limits: RiskLimits, ctx: RiskContext) -> None:
                 )
             other_gross += abs(position.quantity) * price
     total = other_gross + pair_gross
-    if total > limits.max_total_notional + _EPSILON:
+    if total > limits.max_total_notional + _NOTIONAL_TOLERANCE:
         raise _reject(
             "max_total_notional",
             f"total gross {total:,.2f} exceeds {limits.max_total_notional:,.2f}",
             gross=total,
         )
-    open_pairs = {p.model_id for p in others if abs(p.quantity) > _EPSILON}
-    if any(abs(q) > _EPSILON for q in ctx.target.values()):
+    open_pairs = {p.model_id for p in others if is_open(p.quantity)}
+    if any(is_open(q) for q in ctx.target.values()):
         open_pairs.add(ctx.model_id)
     if len(open_pairs) > limits.max_open_pairs:
         raise _reject(

@@ -4,15 +4,26 @@ How one order is executed (``ExecutionService.place_order``):
 
 1. The order id and the broker client order id are derived from the principal and the
    Idempotency-Key. If the ledger already holds that order, it is the answer: the same
-   body replays it, a different body is a 409 (:class:`IdempotencyConflictError`); a
-   pending one is awaited.
+   body replays it, a different body is refused (:class:`IdempotencyConflictError`); a
+   pending one is awaited. Refusals are the domain errors of
+   :mod:`titan_lib.core.execution.errors`.
 2. The kill switch is read; while on, nothing is recorded and the order is refused.
+   The order is *admitted* next, again without recording anything: the model's
+   retirement is read from the store (never a cache), the target is planned from the
+   current position, and an order that opens or increases exposure on a retired model
+   (:class:`ModelRetiredError`) or trades on stale prices (:class:`StalePricesError`) is
+   refused, and so is one a limit of the principal's own profile forbids
+   (:class:`PrincipalLimitError`, :mod:`titan_lib.core.execution.principals`).
 3. The order is *claimed*: written as ``pending`` with a create-only conditional write.
    Of N concurrent requests with one key exactly one claim succeeds; the others wait
    for its outcome and return it.
 4. The pair's lease lock is taken (orders on one pair are serialised), the current
-   position read, the target planned, the leg deltas computed and the risk rules run.
-   A refusal marks the order ``rejected`` with the rule.
+   position read, the target planned, the leg deltas computed and the risk rules run
+   (the admission rules again, on the settled position). The principal's usage is then
+   checked against its limits and updated in one atomic ledger step
+   (:meth:`Ledger.reserve_usage`), so concurrent orders of one principal on different
+   pairs cannot together exceed them. A refusal marks the order ``rejected`` with the
+   rule.
 5. The legs are written to the pending order with ``submitted=True`` **before** the
    broker is called, with the derived client order id on every leg.
 6. The broker executes; the fill, the position changes and ``filled`` are written in
@@ -32,26 +43,38 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from titan_lib.core.execution.broker import (
     Broker,
     BrokerRejectedError,
     BrokerUnavailableError,
 )
-from titan_lib.core.execution.ledger import Ledger, fill_id_for, order_id_for, utc_now_iso
-from titan_lib.core.execution.models import Fill, Order, OrderLeg, OrderRequest
-from titan_lib.core.execution.risk import RiskContext, RiskLimits, check_order
-from titan_lib.core.http_errors import (
+from titan_lib.core.execution.errors import (
     IdempotencyConflictError,
+    ModelRetiredError,
+    PairBusyError,
+    PrincipalLimitError,
     RiskRejectedError,
-    ServiceUnavailableError,
+    StalePricesError,
+)
+from titan_lib.core.execution.ledger import Ledger, fill_id_for, order_id_for, utc_now_iso
+from titan_lib.core.execution.models import Fill, Order, OrderLeg, OrderRequest, is_open
+from titan_lib.core.execution.risk import (
+    RiskContext,
+    RiskLimits,
+    check_close_only,
+    check_order,
+    check_price_age,
+    reduces_only,
 )
 from titan_lib.exceptions import ConflictError, TitanError
 
-_EPSILON = 1e-9
+if TYPE_CHECKING:
+    from titan_lib.core.execution.principals import PrincipalLimits, PrincipalOrder
+    from titan_lib.core.model_registry import Retirement
 
 
 @dataclass(frozen=True)
@@ -59,14 +82,16 @@ class TradePlan:
     """Where a pair should be after an order.
 
     ``target_quantities`` are signed share counts per symbol of the pair; ``prices`` the
-    last stored close per symbol used to size them; ``signal`` the evaluated signal when
-    the target came from the model (``None`` for an explicit target).
+    last stored close per symbol used to size them and ``price_dates`` its ISO date;
+    ``signal`` the evaluated signal when the target came from the model (``None`` for an
+    explicit target).
     """
 
     target_position: int
     target_quantities: Mapping[str, float]
     prices: Mapping[str, float]
     signal: dict[str, Any] | None = None
+    price_dates: Mapping[str, str] = field(default_factory=dict)
 
 
 class Planner(Protocol):
@@ -87,6 +112,22 @@ def _age_seconds(iso: str, now: float) -> float:
     return now - datetime.fromisoformat(iso).timestamp()
 
 
+def principal_order(
+    request: OrderRequest, plan: TradePlan, current: Mapping[str, float]
+) -> PrincipalOrder:
+    """What the principal rules look at: the order's notional, the target's gross
+    notional at the plan's closes, and whether it only reduces the pair's position."""
+    from titan_lib.core.execution.principals import PrincipalOrder
+
+    gross = sum(abs(q) * plan.prices.get(s, 0.0) for s, q in plan.target_quantities.items())
+    return PrincipalOrder(
+        model_id=request.model_id,
+        notional=request.notional,
+        pair_gross=gross,
+        reduces_only=reduces_only(current, plan.target_quantities),
+    )
+
+
 class ExecutionService:
     """Executes pair orders against a ledger and a broker.
 
@@ -100,6 +141,9 @@ class ExecutionService:
         Computes the target holdings of a pair (from the signal or an explicit target).
     last_price
         Last stored close of a symbol (used for the notional of other held pairs).
+    retirement_of
+        The retirement marker of a model read from the store (``None`` while served);
+        without it no model counts as retired.
     lease_seconds
         Pair-lock lease; longer than the longest request.
     wait_seconds
@@ -116,6 +160,7 @@ class ExecutionService:
         lease_seconds: float = 60.0,
         wait_seconds: float = 20.0,
         clock: Callable[[], float] = time.time,
+        retirement_of: Callable[[str], Retirement | None] | None = None,
     ) -> None:
         self.ledger = ledger
         self.broker = broker
@@ -125,6 +170,7 @@ class ExecutionService:
         self.lease_seconds = lease_seconds
         self.wait_seconds = wait_seconds
         self.clock = clock
+        self.retirement_of = retirement_of
 
     # -- public -----------------------------------------------------------------------
 
@@ -144,6 +190,7 @@ class ExecutionService:
                 + (switch.reason or "the kill switch is on"),
                 {"rule": "kill_switch"},
             )
+        retired, limits = self._admit(principal, request)
         now = utc_now_iso(self.clock())
         claimed, created = self.ledger.claim_order(
             Order(
@@ -160,7 +207,7 @@ class ExecutionService:
         )
         if not created:
             return OrderOutcome(self._replay(claimed, fingerprint), created=False)
-        return OrderOutcome(self._execute(claimed), created=True)
+        return OrderOutcome(self._execute(claimed, retired, limits), created=True)
 
     def get_order(self, order_id: str) -> Order | None:
         """The order, reconciled first when it is a stale pending one."""
@@ -204,6 +251,50 @@ class ExecutionService:
         return settled
 
     # -- steps ------------------------------------------------------------------------
+
+    def _admit(
+        self, principal: str, request: OrderRequest
+    ) -> tuple[Retirement | None, PrincipalLimits]:
+        """Refuse, before anything is recorded, an order the admission rules forbid.
+
+        Returns the model's retirement marker (``None`` while served) and the principal's
+        own limits (empty without a stored profile). A plan that cannot be made here is
+        left to :meth:`_execute`, which records the failure.
+        """
+        from titan_lib.core.execution.principals import (
+            PrincipalLimits,
+            apply_order,
+            check_static,
+        )
+
+        retired = None if self.retirement_of is None else self.retirement_of(request.model_id)
+        profile = self.ledger.principal_profile(principal)
+        limits = PrincipalLimits() if profile is None else profile.limits
+        current = {
+            p.symbol: p.quantity for p in self.ledger.positions() if p.model_id == request.model_id
+        }
+        try:
+            plan = self.planner(request, current)
+        except TitanError:
+            return retired, limits
+        self._check_admission(plan, current, retired)
+        wanted = principal_order(request, plan, current)
+        refusal = check_static(limits, principal, wanted)
+        if refusal is None:  # a first look; the binding check is atomic, in _execute
+            usage = self.ledger.principal_usage(principal)
+            refusal = apply_order(usage, limits, wanted, self._day())[1]
+        if refusal is not None:
+            raise PrincipalLimitError(refusal.message, refusal.details)
+        return retired, limits
+
+    def _day(self) -> str:
+        return datetime.fromtimestamp(self.clock(), UTC).date().isoformat()
+
+    def _check_admission(
+        self, plan: TradePlan, current: Mapping[str, float], retired: Retirement | None
+    ) -> None:
+        check_close_only(retired, current, plan.target_quantities)
+        check_price_age(self.limits, plan.price_dates, datetime.fromtimestamp(self.clock(), UTC))
 
     def _is_stale(self, order: Order) -> bool:
         return not order.is_final and (
@@ -257,18 +348,23 @@ class ExecutionService:
             ):
                 return
             if time.monotonic() >= deadline:
-                raise ServiceUnavailableError(
+                raise PairBusyError(
                     f"pair of model {model_id} is busy with another order; retry with the "
                     "same Idempotency-Key",
                     {"model_id": model_id},
                 )
             time.sleep(0.02)
 
-    def _execute(self, order: Order) -> Order:
+    def _execute(
+        self,
+        order: Order,
+        retired: Retirement | None = None,
+        limits: PrincipalLimits | None = None,
+    ) -> Order:
         model_id = order.request.model_id
         try:
             self._acquire_pair(order)
-        except ServiceUnavailableError as exc:
+        except PairBusyError as exc:
             return self._finish(order, "failed", exc.message)
         try:
             positions = self.ledger.positions()
@@ -281,16 +377,20 @@ class ExecutionService:
             legs = tuple(
                 OrderLeg(symbol=s, quantity=target.get(s, 0.0) - current.get(s, 0.0))
                 for s in sorted(set(target) | set(current))
-                if abs(target.get(s, 0.0) - current.get(s, 0.0)) > _EPSILON
+                if is_open(target.get(s, 0.0) - current.get(s, 0.0))
             )
             prices = dict(plan.prices)
             for p in positions:
-                if p.model_id != model_id and abs(p.quantity) > _EPSILON and p.symbol not in prices:
+                if p.model_id != model_id and is_open(p.quantity) and p.symbol not in prices:
                     try:
                         prices[p.symbol] = self.last_price(p.symbol)
                     except TitanError:
                         continue
             order = order.with_changes(target_position=plan.target_position, signal=plan.signal)
+            try:
+                self._check_admission(plan, current, retired)
+            except (ModelRetiredError, StalePricesError) as exc:
+                return self._finish(order, "rejected", exc.message, rule=exc.code)
             try:
                 check_order(
                     self.limits,
@@ -308,6 +408,16 @@ class ExecutionService:
                 return self._finish(order, "rejected", exc.message, rule=exc.details["rule"])
             if not legs:
                 return self._finish(order, "unchanged", "the pair is already at the target")
+            from titan_lib.core.execution.principals import PrincipalLimits
+
+            _, refusal = self.ledger.reserve_usage(
+                order.principal,
+                limits or PrincipalLimits(),
+                principal_order(order.request, plan, current),
+                self._day(),
+            )
+            if refusal is not None:
+                return self._finish(order, "rejected", refusal.message, rule=refusal.rule)
             order = self.ledger.update_order(
                 order.with_changes(legs=legs, submitted=True, updated_at=utc_now_iso(self.clock()))
             )

@@ -1,8 +1,12 @@
-"""Per-principal rate limiting: a fixed window counted in the ledger store.
+"""Per-principal rate limiting: a sliding window of admitted requests, kept in the ledger.
 
-Window ``w`` covers ``[w * window_seconds, (w + 1) * window_seconds)`` seconds since the
-epoch. Each request adds one to the principal's counter of the current window (an atomic
-increment in the ledger); above ``limit`` the request is refused until the window ends.
+A request of a principal at time ``t`` is admitted when fewer than ``limit`` of its
+requests were admitted in the window ``(t - window_seconds, t]``. The ledger keeps, per
+principal, the times of the requests admitted within the last window (at most ``limit``
+of them) and updates them with one conditional write per admitted request; a refused
+request writes nothing (the window itself: :mod:`titan_lib.core.execution.sliding_window`).
+Unlike a fixed window, no window edge lets more than ``limit`` requests through in any
+``window_seconds``.
 """
 
 from __future__ import annotations
@@ -12,14 +16,14 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from titan_lib.core.execution.errors import RateLimitedError
 from titan_lib.core.execution.ledger import Ledger
-from titan_lib.core.http_errors import RateLimitedError
 from titan_lib.exceptions import ParameterError
 
 
 @dataclass(frozen=True)
 class RateLimit:
-    """At most ``limit`` requests per principal per ``window_seconds``."""
+    """At most ``limit`` requests per principal in any ``window_seconds``."""
 
     limit: int = 120
     window_seconds: int = 60
@@ -44,22 +48,25 @@ class RateLimit:
 
 
 def enforce_rate_limit(ledger: Ledger, principal: str, rate: RateLimit, now: float) -> int:
-    """Count one request of ``principal`` at ``now`` (epoch seconds); return the count.
+    """Admit one request of ``principal`` at ``now`` (epoch seconds) or refuse it.
+
+    Returns the number of the principal's requests admitted in the window, this one
+    included.
 
     Raises
     ------
     RateLimitedError
-        The count exceeds ``rate.limit``; ``retry_after`` is the whole seconds (at least
-        1) until the window ends.
+        ``rate.limit`` requests were already admitted in the last ``rate.window_seconds``;
+        ``retry_after`` is the whole seconds (at least 1) until one of them leaves the
+        window.
     """
-    window_start = int(now // rate.window_seconds) * rate.window_seconds
-    count = ledger.count_request(principal, window_start, rate.window_seconds)
-    if count > rate.limit:
-        retry_after = max(1, math.ceil(window_start + rate.window_seconds - now))
+    outcome = ledger.admit_request(principal, now, rate.limit, rate.window_seconds)
+    if not outcome.admitted:
+        retry_after = max(1, math.ceil(outcome.retry_after))
         raise RateLimitedError(
             f"rate limit of {rate.limit} requests per {rate.window_seconds}s exceeded; "
             f"retry after {retry_after}s",
             retry_after=retry_after,
             details={"limit": rate.limit, "window_seconds": rate.window_seconds},
         )
-    return count
+    return len(outcome.stamps)

@@ -1,16 +1,27 @@
-"""The pair explorer's chart: prices, spread, z-score with bands, hedge ratios, regimes."""
+"""Charts of one pair: prices, spread, z-score with bands and hedge ratios, regimes shaded."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import plotly.graph_objects as go
 import polars as pl
 from plotly.subplots import make_subplots
 
-from titan_lib.dashboards.figures import chart_values, style_figure
+from titan_lib.plots.style import line_trace, style_figure
 
 REGIME_COLOURS = ("rgba(0,0,0,0)", "rgba(230,120,40,0.16)", "rgba(200,40,40,0.20)")
+"""Shading of regime 0 (none), 1 and 2 and above."""
+REGIME_NAMES = ("calm regime", "regime 1 (shaded)", "regime 2+ (shaded darker)")
+"""Legend entries of the shadings."""
+AXIS_TITLES = (
+    "price (first day = 100)",
+    "spread (y − β·x − α)",
+    "z-score (std. devs)",
+    "β (x units per y unit)",
+)
+"""Y-axis titles of the four panels, with their units."""
 
 
 def pair_figure(
@@ -19,7 +30,7 @@ def pair_figure(
     x: str,
     entry: float,
     exit_band: float,
-    spans: list[tuple[Any, Any, int]],
+    spans: Sequence[tuple[Any, Any, int]] = (),
 ) -> go.Figure:
     """Four stacked panels sharing the date axis.
 
@@ -28,7 +39,10 @@ def pair_figure(
     3. the z-score with the entry (``±entry``) and exit (``±exit_band``) bands;
     4. the hedge ratio: the scan's static one and the filtered Kalman one.
 
-    Non-calm market regimes (``spans``, label > 0) shade every panel.
+    ``series`` holds ``date``, ``y`` and ``x`` (closes), ``spread``, ``zscore``,
+    ``beta_static`` and ``beta_kalman``. Non-calm market regimes (``spans``: first date,
+    last date and label > 0) shade every panel, and each shading has a legend entry.
+    Every panel's y axis names its unit.
     """
     dates = series.get_column("date").cast(pl.String).to_list()
     fig = make_subplots(
@@ -46,22 +60,9 @@ def pair_figure(
     )
     for column, name in (("y", y), ("x", x)):
         values = series.get_column(column)
-        rebased = chart_values(values / values[0] * 100.0)
-        fig.add_trace(go.Scatter(x=dates, y=rebased, name=name, mode="lines"), row=1, col=1)
-    fig.add_trace(
-        go.Scatter(
-            x=dates, y=chart_values(series.get_column("spread")), name="spread", mode="lines"
-        ),
-        row=2,
-        col=1,
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=dates, y=chart_values(series.get_column("zscore")), name="z-score", mode="lines"
-        ),
-        row=3,
-        col=1,
-    )
+        fig.add_trace(line_trace(dates, values / values[0] * 100.0, name), row=1, col=1)
+    fig.add_trace(line_trace(dates, series.get_column("spread"), "spread"), row=2, col=1)
+    fig.add_trace(line_trace(dates, series.get_column("zscore"), "z-score"), row=3, col=1)
     for level, dash, label in (
         (entry, "dash", "entry"),
         (-entry, "dash", None),
@@ -85,20 +86,24 @@ def pair_figure(
             row=3,
             col=1,
         )
-    fig.add_trace(
-        go.Scatter(
-            x=dates, y=chart_values(series.get_column("beta_static")), name="static β", mode="lines"
-        ),
-        row=4,
-        col=1,
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=dates, y=chart_values(series.get_column("beta_kalman")), name="Kalman β", mode="lines"
-        ),
-        row=4,
-        col=1,
-    )
+    for column, name in (("beta_static", "static β"), ("beta_kalman", "Kalman β")):
+        fig.add_trace(line_trace(dates, series.get_column(column), name), row=4, col=1)
+    for regime in sorted({min(r, len(REGIME_COLOURS) - 1) for _, _, r in spans if r > 0}):
+        # a shaded area has no legend entry of its own: a square of its colour stands in
+        fig.add_trace(
+            go.Scatter(
+                x=[None],
+                y=[None],
+                mode="markers",
+                marker={"symbol": "square", "size": 14, "color": REGIME_COLOURS[regime]},
+                name=REGIME_NAMES[regime],
+                hoverinfo="skip",
+            ),
+            row=1,
+            col=1,
+        )
+    for row, title in enumerate(AXIS_TITLES, start=1):
+        fig.update_yaxes(title_text=title, row=row, col=1)
     # one shape per span across all panels (x of the shared date axis, y of the page)
     fig.update_layout(
         shapes=[

@@ -9,11 +9,17 @@ pk                       sk           holds
 ``FILL#<order_id>``      ``FILL``     ``doc`` (fill JSON), ``filled_at``
 ``POS#<model_id>``       ``<symbol>`` ``quantity`` and ``cash`` (numbers, ``ADD``-ed)
 ``PAIR#<model_id>``      ``LOCK``     ``holder`` (order id), ``expires`` (epoch seconds)
-``RATE#<principal>``     ``<window>`` ``count`` (``ADD``-ed), ``ttl`` (expiry, epoch)
+``RATE#<principal>``     ``WINDOW``   ``stamps`` (JSON admission times), ``version``, ``ttl``
 ``SETTING#kill_switch``  ``SETTING``  ``doc``
+``PRINCIPAL#<sub>``      ``PROFILE``  ``doc`` (limits and preferences)
+``PRINCIPAL#<sub>``      ``USAGE``    ``doc`` (orders today, exposure), ``version``
 =======================  ===========  ===============================================
 
-Claims use ``attribute_not_exists(pk)``; fills are one ``TransactWriteItems`` (put the
+Rate windows and principals' usage are read consistently and replaced with a put
+conditioned on the ``version`` read (retried on a lost race; a conditional write on one
+item per principal), so concurrent requests or orders of one principal cannot both pass
+on the same state; a refusal writes nothing. Claims use
+``attribute_not_exists(pk)``; fills are one ``TransactWriteItems`` (put the
 fill if absent, mark the pending order filled, ``ADD`` each leg to its position). Reads
 are strongly consistent. Listing scans the table (fine for a ledger of thousands of
 orders; add a GSI before millions). boto3 is imported when the ledger is opened.
@@ -22,12 +28,26 @@ orders; add a GSI before millions). boto3 is imported when the ledger is opened.
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from titan_lib.core.execution.ledger import utc_now_iso
 from titan_lib.core.execution.models import Fill, KillSwitch, Order, OrderStatus, Position
+from titan_lib.core.execution.principals import (
+    PrincipalLimits,
+    PrincipalOrder,
+    PrincipalProfile,
+    PrincipalUsage,
+    Refusal,
+    apply_order,
+)
+from titan_lib.core.execution.sliding_window import Admission, admit
 from titan_lib.exceptions import ConflictError, StoreError
+
+_RATE_ATTEMPTS = 50
+T = TypeVar("T")
 
 
 def _code(exc: Exception) -> str:
@@ -304,22 +324,64 @@ class DynamoDBLedger:
             return None
         return item["holder"]["S"], float(item["expires"]["N"])
 
-    def count_request(self, principal: str, window_start: int, window_seconds: int) -> int:
-        try:
-            response = self.client.update_item(
-                TableName=self.table,
-                Key={"pk": _s(f"RATE#{principal}"), "sk": _s(str(window_start))},
-                UpdateExpression="ADD #c :one SET #t = :ttl",
-                ExpressionAttributeNames={"#c": "count", "#t": "ttl"},
-                ExpressionAttributeValues={
-                    ":one": {"N": "1"},
-                    ":ttl": {"N": str(window_start + 2 * window_seconds)},
-                },
-                ReturnValues="UPDATED_NEW",
-            )
-        except Exception as exc:
-            raise self._fail("count a request", exc) from exc
-        return int(response["Attributes"]["count"]["N"])
+    def _versioned_update(
+        self,
+        pk: str,
+        sk: str,
+        action: str,
+        decide: Callable[[dict[str, Any] | None], tuple[T, dict[str, Any] | None]],
+    ) -> T:
+        """Read an item consistently, let ``decide`` answer, write what it asks atomically.
+
+        ``decide(item)`` returns ``(result, attributes)``; ``attributes`` (``None``: write
+        nothing) replace the item with a put conditioned on the ``version`` read, so two
+        concurrent updates cannot both win; the loser reads again and decides again.
+        """
+        for _ in range(_RATE_ATTEMPTS):
+            item = self._get(pk, sk)
+            result, attributes = decide(item)
+            if attributes is None:
+                return result
+            version = 0 if item is None else int(item["version"]["N"])
+            try:
+                self.client.put_item(
+                    TableName=self.table,
+                    Item={
+                        "pk": _s(pk),
+                        "sk": _s(sk),
+                        **attributes,
+                        "version": {"N": str(version + 1)},
+                    },
+                    ConditionExpression="attribute_not_exists(pk) OR version = :v",
+                    ExpressionAttributeValues={":v": {"N": str(version)}},
+                )
+            except Exception as exc:
+                if _code(exc) != "ConditionalCheckFailedException":
+                    raise self._fail(action, exc) from exc
+                continue
+            return result
+        raise StoreError(
+            f"could not {action} in ledger {self.uri}: "
+            f"{_RATE_ATTEMPTS} concurrent updates won the race",
+            {"table": self.table},
+        )
+
+    def admit_request(
+        self, principal: str, now: float, limit: int, window_seconds: float
+    ) -> Admission:
+        def decide(item: dict[str, Any] | None) -> tuple[Admission, dict[str, Any] | None]:
+            stamps = [] if item is None else json.loads(item["stamps"]["S"])
+            outcome = admit(stamps, now, limit, window_seconds)
+            if not outcome.admitted:
+                return outcome, None
+            return outcome, {
+                "stamps": _s(json.dumps(outcome.stamps)),
+                "ttl": {"N": str(math.ceil(now + 2 * window_seconds))},
+            }
+
+        return self._versioned_update(
+            f"RATE#{principal}", "WINDOW", f"admit a request of {principal}", decide
+        )
 
     def kill_switch(self) -> KillSwitch:
         item = self._get("SETTING#kill_switch", "SETTING")
@@ -337,3 +399,53 @@ class DynamoDBLedger:
             )
         except Exception as exc:
             raise self._fail("set the kill switch", exc) from exc
+
+    def principal_profile(self, subject: str) -> PrincipalProfile | None:
+        item = self._get(f"PRINCIPAL#{subject}", "PROFILE")
+        return None if item is None else PrincipalProfile.from_dict(json.loads(item["doc"]["S"]))
+
+    def set_principal_profile(self, profile: PrincipalProfile) -> None:
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item={
+                    "pk": _s(f"PRINCIPAL#{profile.subject}"),
+                    "sk": _s("PROFILE"),
+                    "doc": _s(json.dumps(profile.to_dict())),
+                },
+            )
+        except Exception as exc:
+            raise self._fail("store a principal", exc) from exc
+
+    def list_principals(self) -> list[PrincipalProfile]:
+        profiles = [
+            PrincipalProfile.from_dict(json.loads(item["doc"]["S"]))
+            for item in self._scan("PRINCIPAL#")
+            if item["sk"]["S"] == "PROFILE"
+        ]
+        return sorted(profiles, key=lambda p: p.subject)
+
+    def principal_usage(self, subject: str) -> PrincipalUsage:
+        item = self._get(f"PRINCIPAL#{subject}", "USAGE")
+        return _usage(subject, item)
+
+    def reserve_usage(
+        self, subject: str, limits: PrincipalLimits, order: PrincipalOrder, day: str
+    ) -> tuple[PrincipalUsage, Refusal | None]:
+        def decide(
+            item: dict[str, Any] | None,
+        ) -> tuple[tuple[PrincipalUsage, Refusal | None], dict[str, Any] | None]:
+            usage, refusal = apply_order(_usage(subject, item), limits, order, day)
+            if refusal is not None:
+                return (usage, refusal), None
+            return (usage, None), {"doc": _s(json.dumps(usage.to_dict()))}
+
+        return self._versioned_update(
+            f"PRINCIPAL#{subject}", "USAGE", f"reserve the usage of {subject}", decide
+        )
+
+
+def _usage(subject: str, item: dict[str, Any] | None) -> PrincipalUsage:
+    if item is None:
+        return PrincipalUsage(subject)
+    return PrincipalUsage.from_dict(json.loads(item["doc"]["S"]))

@@ -1,0 +1,52 @@
+"""Live signals on an S3 store (moto over HTTP), loaded many times in quick succession.
+
+Every load must show the whole page: the table of signals and the chart, with no widget
+that failed to render ("Click to show javascript error", "widget model not found"),
+whether the visit took a preheated kernel (page rebuilt for the visit) or a fresh one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+pytest_plugins = ["harness"]
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+LOADS = 20
+READY = ".titan-dashboard.titan-ready"
+BROKEN_WIDGET = ("Click to show javascript error", "widget model not found")
+
+
+def upload_store(local: str, uri: str) -> None:
+    """Copy every object of the local store ``local`` to the store at ``uri``."""
+    from titan_lib.stores.objects import open_store
+
+    source, target = open_store(local), open_store(uri)
+    for key in source.list(""):
+        target.write_bytes(key, source.read_bytes(key))
+
+
+def test_live_signals_on_s3_renders_whole_on_every_load(
+    filled_store: str, s3_store: str, serve_dashboard: Any, watched_page: Any
+) -> None:
+    from titan_lib.core import list_models
+    from titan_lib.stores.objects import open_store
+
+    upload_store(filled_store, s3_store)
+    models = list_models(open_store(s3_store))
+    assert models
+    page, problems = watched_page
+    server = serve_dashboard("live_signals", "--store", s3_store, "--pool-size", "2")
+    for load in range(LOADS):
+        page.goto(server.url("live_signals"))
+        page.wait_for_selector(READY)
+        page.wait_for_selector(".titan-zscore-chart .js-plotly-plot")
+        text = page.inner_text("body")
+        broken = [phrase for phrase in BROKEN_WIDGET if phrase in text]
+        assert not broken, f"load {load + 1}: {broken}"
+        rows = page.locator(".titan-signals table.titan-table tbody tr").count()
+        assert rows == len(models), f"load {load + 1}: {rows} signal rows"
+        assert not problems.console and not problems.errors, f"load {load + 1}"
