@@ -6,6 +6,8 @@ from typing import Annotated
 
 import typer
 
+from titan_lib.cli.options import STORE_OPTION
+
 
 def register(app: typer.Typer) -> None:
     """Add the ``dashboard`` command."""
@@ -30,15 +32,7 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(help="Require this token (?token=...) on every request."),
         ] = None,
-        store: Annotated[
-            str | None,
-            typer.Option(
-                "--store",
-                "-s",
-                help="Store URI: a folder or s3://bucket/prefix. "
-                "Default: $TITAN_STORE or ./titan-data.",
-            ),
-        ] = None,
+        store: Annotated[str | None, STORE_OPTION] = None,
         ledger: Annotated[
             str | None,
             typer.Option(

@@ -28,9 +28,9 @@ from typing import Annotated, Any, Literal
 
 import typer
 
-from titan_lib.cli.data import STORE_OPTION
 from titan_lib.cli.lambda_resources import bootstrap, complete_sam, complete_terraform
 from titan_lib.cli.local_websockets import LocalWebsocketGateway
+from titan_lib.cli.options import STORE_OPTION
 from titan_lib.core.http_errors import bearer_challenge
 from titan_lib.core.push.gateway import use_local_sender
 from titan_lib.exceptions import ParameterError, RunFailedError
@@ -304,73 +304,79 @@ def local_server(host: str = "127.0.0.1", port: int = 8000, stage: str = "dev") 
     )
 
 
-def register(app: typer.Typer) -> None:
-    """Add the ``lambdas`` command group."""
-    group = typer.Typer(help="Package or serve the Chalice signal and execution API.")
-    app.add_typer(group, name="lambdas")
+lambdas_app = typer.Typer(help="Package or serve the Chalice signal and execution API.")
 
-    @group.command("package")
-    def package_command(
-        out: Annotated[Path, typer.Option(help="Output folder.")] = Path("dist/lambdas"),
-        stage: Annotated[str, typer.Option(help="Chalice stage (dev, prod).")] = "dev",
-        fmt: Annotated[
-            list[str] | None, typer.Option("--format", help="sam and/or terraform (repeatable).")
-        ] = None,
-    ) -> None:
-        """Build the deployment artefacts (SAM and Terraform) with `chalice package`."""
-        fmt = fmt or ["sam", "terraform"]
-        bad = [f for f in fmt if f not in ("sam", "terraform")]
-        if bad:
-            raise ParameterError(f"unknown format(s) {', '.join(bad)}; use sam or terraform")
-        report = package(out, stage, tuple(fmt))  # type: ignore[arg-type]
-        for name, folder in report.outputs.items():
-            typer.echo(f"{name}: {folder}")
-        typer.echo(f"zip: {report.zip_path} ({report.zip_bytes / 1e6:.2f} MB)")
-        if "sam" in report.outputs:
-            typer.echo(
-                "deploy: sam deploy --template-file "
-                f"{report.outputs['sam'] / 'sam.json'} --stack-name titan-{stage} "
-                "--capabilities CAPABILITY_IAM --resolve-s3 "
-                "--parameter-overrides StoreBucketName=<bucket>"
-            )
 
-    @group.command("bootstrap")
-    def bootstrap_command(
-        store: Annotated[str, typer.Option(help="Store URI, s3://<bucket>[/<prefix>].")],
-        ledger: Annotated[str, typer.Option(help="Ledger URI, dynamodb://<table>.")],
-    ) -> None:
-        """Create the store bucket and the ledger table if missing (idempotent)."""
-        steps = bootstrap(store, ledger)
-        for step in steps:
-            typer.echo(step.describe())
-        if all(step.action == "unchanged" for step in steps):
-            typer.echo("nothing to change")
-
-    @group.command("publish-documents")
-    def publish_documents_command(
-        store: Annotated[str | None, STORE_OPTION] = None,
-    ) -> None:
-        """Write the read API's serving documents that are missing or stale (idempotent)."""
-        from titan_lib.data.serving_documents import backfill_documents
-        from titan_lib.stores import open_store
-
-        opened = open_store(store)
-        written = backfill_documents(opened)
+@lambdas_app.command("package")
+def package_command(
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("dist/lambdas"),
+    stage: Annotated[str, typer.Option(help="Chalice stage (dev, prod).")] = "dev",
+    fmt: Annotated[
+        list[str] | None, typer.Option("--format", help="sam and/or terraform (repeatable).")
+    ] = None,
+) -> None:
+    """Build the deployment artefacts (SAM and Terraform) with `chalice package`."""
+    fmt = fmt or ["sam", "terraform"]
+    bad = [f for f in fmt if f not in ("sam", "terraform")]
+    if bad:
+        raise ParameterError(f"unknown format(s) {', '.join(bad)}; use sam or terraform")
+    report = package(out, stage, tuple(fmt))  # type: ignore[arg-type]
+    for name, folder in report.outputs.items():
+        typer.echo(f"{name}: {folder}")
+    typer.echo(f"zip: {report.zip_path} ({report.zip_bytes / 1e6:.2f} MB)")
+    if "sam" in report.outputs:
         typer.echo(
-            f"serving documents written in {opened.uri}: {written['prices']} prices, "
-            f"{written['scans']} scans, {written['runs']} runs"
+            "deploy: sam deploy --template-file "
+            f"{report.outputs['sam'] / 'sam.json'} --stack-name titan-{stage} "
+            "--capabilities CAPABILITY_IAM --resolve-s3 "
+            "--parameter-overrides StoreBucketName=<bucket>"
         )
 
-    @group.command("local")
-    def local_command(
-        host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-        port: Annotated[int, typer.Option(help="Port.")] = 8000,
-        stage: Annotated[str, typer.Option(help="Chalice stage.")] = "dev",
-    ) -> None:
-        """Serve the API locally (like `chalice local`, with the gateway error bodies)."""
-        server = local_server(host, port, stage)
-        typer.echo(f"serving on http://{host}:{port} (WebSocket API: ws://{host}:{port}/ws)")
-        try:
-            server.serve_forever()
-        except KeyboardInterrupt:
-            server.shutdown()
+
+@lambdas_app.command("bootstrap")
+def bootstrap_command(
+    store: Annotated[str, typer.Option(help="Store URI, s3://<bucket>[/<prefix>].")],
+    ledger: Annotated[str, typer.Option(help="Ledger URI, dynamodb://<table>.")],
+) -> None:
+    """Create the store bucket and the ledger table if missing (idempotent)."""
+    steps = bootstrap(store, ledger)
+    for step in steps:
+        typer.echo(step.describe())
+    if all(step.action == "unchanged" for step in steps):
+        typer.echo("nothing to change")
+
+
+@lambdas_app.command("publish-documents")
+def publish_documents_command(
+    store: Annotated[str | None, STORE_OPTION] = None,
+) -> None:
+    """Write the read API's serving documents that are missing or stale (idempotent)."""
+    from titan_lib.data.serving_documents import backfill_documents
+    from titan_lib.stores import open_store
+
+    opened = open_store(store)
+    written = backfill_documents(opened)
+    typer.echo(
+        f"serving documents written in {opened.uri}: {written['prices']} prices, "
+        f"{written['scans']} scans, {written['runs']} runs"
+    )
+
+
+@lambdas_app.command("local")
+def local_command(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    stage: Annotated[str, typer.Option(help="Chalice stage.")] = "dev",
+) -> None:
+    """Serve the API locally (like `chalice local`, with the gateway error bodies)."""
+    server = local_server(host, port, stage)
+    typer.echo(f"serving on http://{host}:{port} (WebSocket API: ws://{host}:{port}/ws)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        server.shutdown()
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``lambdas`` command group."""
+    app.add_typer(lambdas_app, name="lambdas")

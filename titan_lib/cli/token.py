@@ -92,33 +92,34 @@ def _ttl_seconds(text: str) -> int:
         ) from None
 
 
+token_app = typer.Typer(help="Development bearer tokens for the HTTP API.")
+
+
+@token_app.command("issue")
+def issue_command(
+    scope: Annotated[
+        list[str],
+        typer.Option(
+            "--scope",
+            help="signals:read, research:read, orders:write, jobs:write or admin (repeatable).",
+        ),
+    ],
+    ttl: Annotated[str, typer.Option(help="Lifetime, 5m to 30d: seconds or 30m, 12h, 7d.")] = "1h",
+    sub: Annotated[str, typer.Option(help="Subject (the principal).")] = "dev",
+    alg: Annotated[str, typer.Option(help="HS256 (secret) or RS256 (private key).")] = "HS256",
+    private_key: Annotated[
+        Path | None, typer.Option(help="PEM private key file for RS256.")
+    ] = None,
+    kid: Annotated[str | None, typer.Option(help="Key id header (JWKS key selection).")] = None,
+) -> None:
+    """Print a signed JWT with the given scopes."""
+    if alg not in ("HS256", "RS256"):
+        raise ParameterError(f"--alg must be HS256 or RS256, got {alg!r}")
+    typer.echo(
+        issue_token(scope, _ttl_seconds(ttl), sub, alg, private_key, kid)  # type: ignore[arg-type]
+    )
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``token`` command group."""
-    group = typer.Typer(help="Development bearer tokens for the HTTP API.")
-    app.add_typer(group, name="token")
-
-    @group.command("issue")
-    def issue_command(
-        scope: Annotated[
-            list[str],
-            typer.Option(
-                "--scope",
-                help="signals:read, research:read, orders:write, jobs:write or admin (repeatable).",
-            ),
-        ],
-        ttl: Annotated[
-            str, typer.Option(help="Lifetime, 5m to 30d: seconds or 30m, 12h, 7d.")
-        ] = "1h",
-        sub: Annotated[str, typer.Option(help="Subject (the principal).")] = "dev",
-        alg: Annotated[str, typer.Option(help="HS256 (secret) or RS256 (private key).")] = "HS256",
-        private_key: Annotated[
-            Path | None, typer.Option(help="PEM private key file for RS256.")
-        ] = None,
-        kid: Annotated[str | None, typer.Option(help="Key id header (JWKS key selection).")] = None,
-    ) -> None:
-        """Print a signed JWT with the given scopes."""
-        if alg not in ("HS256", "RS256"):
-            raise ParameterError(f"--alg must be HS256 or RS256, got {alg!r}")
-        typer.echo(
-            issue_token(scope, _ttl_seconds(ttl), sub, alg, private_key, kid)  # type: ignore[arg-type]
-        )
+    app.add_typer(token_app, name="token")
