@@ -235,3 +235,30 @@ def test_half_life_of_planted_pairs_in_a_long_sample(tmp_path: object) -> None:
         row = table.filter(pl.col("y") == pair.y, pl.col("x") == pair.x).row(0, named=True)
         assert abs(row["half_life"] - pair.half_life) / pair.half_life < 0.10, (row, pair)
         assert row["hedge_ratio"] == pytest.approx(pair.beta, abs=0.01)
+
+
+def test_scan_settings_are_validated_once_and_recorded(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import asdict
+
+    from titan_lib.data import ingest_frame
+    from titan_lib.data.synthetic import make_universe
+    from titan_lib.pairs import ScanSettings, run_scan, scan
+
+    for bad in (
+        {"direction": "x_on_y"},
+        {"prescreen": "cosine"},
+        {"chunk_size": 1},
+        {"statistics_qvalue": 1.5},
+        {"trend": "quadratic"},
+    ):
+        with pytest.raises(ParameterError):
+            ScanSettings(**bad)  # type: ignore[arg-type]
+    universe = make_universe(6, 400, 1, seed=7)
+    store = str(tmp_path / "store")
+    ingest_frame(universe.prices, store=store)
+    settings = ScanSettings(min_obs=200, direction="y_on_x")
+    by_settings = run_scan(None, None, None, store, settings=settings, progress=False)
+    by_keywords = scan(store=store, min_obs=200, direction="y_on_x", progress=False)
+    assert by_settings.pairs.drop("direction").equals(by_keywords.pairs.drop("direction"))
+    recorded = by_settings.meta["parameters"]
+    assert {k: recorded[k] for k in asdict(settings)} == asdict(settings)

@@ -25,7 +25,15 @@ from titan_lib.pairs.johansen import JohansenResult, johansen
 from titan_lib.pairs.kalman import kalman_hedge_ratio
 from titan_lib.pairs.mackinnon import mackinnon_critical_values, mackinnon_pvalue
 from titan_lib.pairs.panel import PricePanel, price_panel
-from titan_lib.pairs.scan import ScanResult, list_scans, load_scan, scan
+from titan_lib.pairs.scan import (
+    ScanResult,
+    ScanSettings,
+    list_scans,
+    load_scan,
+    rank_pairs,
+    run_scan,
+    scan,
+)
 from titan_lib.pairs.screens import correlation_screen, distance_screen
 from titan_lib.pairs.spread_stats import (
     SpreadStats,
@@ -44,6 +52,7 @@ __all__ = [
     "PairStability",
     "PricePanel",
     "ScanResult",
+    "ScanSettings",
     "SpreadStats",
     "benjamini_hochberg",
     "correlation_screen",
@@ -62,7 +71,9 @@ __all__ = [
     "ols_hedge_ratio",
     "pair_stability",
     "price_panel",
+    "rank_pairs",
     "rolling_ols_hedge_ratio",
+    "run_scan",
     "scan",
     "spread_stats",
     "tls_hedge_ratio",

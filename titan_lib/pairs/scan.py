@@ -36,7 +36,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from itertools import chain
 from typing import Any, Literal
@@ -125,6 +125,68 @@ SCAN_COLUMNS = (
     "end",
     "reason",
 )
+
+
+@dataclass(frozen=True)
+class ScanSettings:
+    """What a scan tests and how: validated once, recorded as the scan's ``parameters``.
+
+    Attributes
+    ----------
+    prescreen
+        ``"correlation"`` (log returns) or ``"distance"`` (Gatev): test only each symbol's
+        ``top_k`` best partners; ``None`` tests every pair. Either way the q-values count
+        every pair of the universe.
+    top_k
+        Partners kept per symbol by the pre-screen (``None``: all pairs the screen can
+        score).
+    price_transform
+        ``"log"`` (default) or ``"level"`` prices in the cointegrating regression.
+    trend, autolag, maxlag
+        Engle-Granger settings, as :func:`titan_lib.pairs.engle_granger`.
+    direction
+        ``"symmetric"`` (default): both regressions, the verdict on the larger p-value;
+        ``"y_on_x"``: the alphabetically first symbol on the other only.
+    min_obs
+        Common observations a pair needs to be tested (bars, i.e. trading days).
+    chunk_size
+        Symbols per block of the batched test (memory per block grows with its square).
+    statistics_qvalue
+        Spread statistics only for tested pairs with ``qvalue`` at most this; ``None``:
+        every tested pair.
+    """
+
+    prescreen: Prescreen | None = None
+    top_k: int | None = 10
+    price_transform: PriceTransform = "log"
+    trend: Trend = "c"
+    autolag: Autolag = "aic"
+    maxlag: int | None = None
+    direction: ScanDirection = "symmetric"
+    min_obs: int = 252
+    chunk_size: int = 512
+    statistics_qvalue: float | None = None
+
+    def __post_init__(self) -> None:
+        check_settings(self.trend, self.autolag, self.maxlag, self.min_obs)
+        if self.prescreen not in (None, "correlation", "distance"):
+            raise ParameterError(
+                f"prescreen must be 'correlation', 'distance' or None, got {self.prescreen!r}",
+                {"parameter": "prescreen"},
+            )
+        if self.direction not in SCAN_DIRECTIONS:
+            raise ParameterError(
+                f"direction must be 'symmetric' or 'y_on_x', got {self.direction!r}",
+                {"parameter": "direction"},
+            )
+        if self.chunk_size < 2:
+            raise ParameterError(f"chunk_size must be at least 2, got {self.chunk_size}", {})
+        q = self.statistics_qvalue
+        if q is not None and not 0.0 <= q <= 1.0:
+            raise ParameterError(
+                f"statistics_qvalue must be in [0, 1] or None, got {q!r}",
+                {"parameter": "statistics_qvalue"},
+            )
 
 
 @dataclass(frozen=True)
@@ -310,19 +372,7 @@ def scan(
           transformed prices; ``nobs``, ``start``, ``end`` of the common sample;
         - ``reason``: why a pair is untested or not tradable (null otherwise).
     """
-    started = time.perf_counter()
-    check_settings(trend, autolag, maxlag, min_obs)
-    from titan_lib.data import load_prices
-
-    wanted = list(symbols) if symbols is not None else None
-    if wanted is not None and len(set(wanted)) < 2:
-        raise ParameterError("a scan needs at least two different symbols", {})
-    prices = load_prices(wanted, start, end, store)
-    if prices.height == 0:
-        raise DataValidationError(f"no prices between {start} and {end}", {})
-    table, panel = _rank_panel(
-        prices,
-        wanted,
+    settings = ScanSettings(
         prescreen=prescreen,
         top_k=top_k,
         price_transform=price_transform,
@@ -332,10 +382,43 @@ def scan(
         direction=direction,
         min_obs=min_obs,
         chunk_size=chunk_size,
-        scheduler=scheduler,
-        progress=progress,
         statistics_qvalue=statistics_qvalue,
     )
+    return run_scan(
+        symbols,
+        start,
+        end,
+        store,
+        settings=settings,
+        scheduler=scheduler,
+        progress=progress,
+        write=write,
+    )
+
+
+def run_scan(
+    symbols: Sequence[str] | None,
+    start: DateLike,
+    end: DateLike,
+    store: str | None,
+    *,
+    settings: ScanSettings,
+    scheduler: str | None = None,
+    progress: bool = True,
+    write: bool = True,
+) -> ScanResult:
+    """:func:`scan` under validated :class:`ScanSettings`; ``scheduler``, ``progress`` and
+    ``write`` say where and how it runs, not what it computes."""
+    started = time.perf_counter()
+    from titan_lib.data import load_prices
+
+    wanted = list(symbols) if symbols is not None else None
+    if wanted is not None and len(set(wanted)) < 2:
+        raise ParameterError("a scan needs at least two different symbols", {})
+    prices = load_prices(wanted, start, end, store)
+    if prices.height == 0:
+        raise DataValidationError(f"no prices between {start} and {end}", {})
+    table, panel = _rank_panel(prices, wanted, settings, scheduler, progress)
 
     created = datetime.now(UTC)
     scan_id = f"{created:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
@@ -349,22 +432,13 @@ def scan(
             "symbols": wanted,
             "start": None if start is None else str(start),
             "end": None if end is None else str(end),
-            "prescreen": prescreen,
-            "top_k": top_k,
-            "price_transform": price_transform,
-            "trend": trend,
-            "autolag": autolag,
-            "maxlag": maxlag,
-            "direction": direction,
-            "min_obs": min_obs,
-            "chunk_size": chunk_size,
+            **asdict(settings),
             "scheduler": scheduler,
-            "statistics_qvalue": statistics_qvalue,
         },
         "universe": list(panel.symbols),
         "first_date": str(panel.dates[0])[:10],
         "last_date": str(panel.dates[-1])[:10],
-        "pvalue_rule": DIRECTION_RULES[direction],
+        "pvalue_rule": DIRECTION_RULES[settings.direction],
         "fdr": {"method": "benjamini-hochberg", "n_tests": universe_pairs, "rule": FDR_RULE},
         "counts": {
             "symbols": len(panel.symbols),
@@ -409,10 +483,7 @@ def rank_pairs(
     frame (``date, symbol, close``) and nothing is written. Walk-forward selection calls
     this on each training window, so only data inside that window is used.
     """
-    check_settings(trend, autolag, maxlag, min_obs)
-    table, _ = _rank_panel(
-        prices,
-        None,
+    settings = ScanSettings(
         prescreen=prescreen,
         top_k=top_k,
         price_transform=price_transform,
@@ -422,43 +493,21 @@ def rank_pairs(
         direction=direction,
         min_obs=min_obs,
         chunk_size=chunk_size,
-        scheduler=scheduler,
-        progress=progress,
         statistics_qvalue=statistics_qvalue,
     )
+    table, _ = _rank_panel(prices, None, settings, scheduler, progress)
     return table
 
 
 def _rank_panel(
     prices: pl.DataFrame,
     wanted: list[str] | None,
-    *,
-    prescreen: Prescreen | None,
-    top_k: int | None,
-    price_transform: PriceTransform,
-    trend: Trend,
-    autolag: Autolag,
-    maxlag: int | None,
-    direction: ScanDirection,
-    min_obs: int,
-    chunk_size: int,
+    settings: ScanSettings,
     scheduler: str | None,
     progress: bool,
-    statistics_qvalue: float | None = None,
 ) -> tuple[pl.DataFrame, PricePanel]:
-    if direction not in SCAN_DIRECTIONS:
-        raise ParameterError(
-            f"direction must be 'symmetric' or 'y_on_x', got {direction!r}",
-            {"parameter": "direction"},
-        )
-    if chunk_size < 2:
-        raise ParameterError(f"chunk_size must be at least 2, got {chunk_size}", {})
-    if statistics_qvalue is not None and not 0.0 <= statistics_qvalue <= 1.0:
-        raise ParameterError(
-            f"statistics_qvalue must be in [0, 1] or None, got {statistics_qvalue!r}",
-            {"parameter": "statistics_qvalue"},
-        )
-    panel = price_panel(prices, symbols=wanted, transform=price_transform)
+    min_obs, maxlag = settings.min_obs, settings.maxlag
+    panel = price_panel(prices, symbols=wanted, transform=settings.price_transform)
     if len(panel.symbols) < 2:
         raise ParameterError("a scan needs at least two symbols with prices", {})
     if panel.dates.shape[0] < min_obs:
@@ -468,29 +517,29 @@ def _rank_panel(
             {"dates": int(panel.dates.shape[0]), "min_obs": min_obs},
         )
 
-    screened = _screen_pairs(panel, prescreen, top_k, min_obs)
-    symmetric = direction == "symmetric"
+    screened = _screen_pairs(panel, settings.prescreen, settings.top_k, min_obs)
+    symmetric = settings.direction == "symmetric"
     yi, xi = pair_indices(panel, screened, False)
     m = yi.shape[0]
     tasks, decided = plan_batch(
         panel.values,
         np.concatenate([yi, xi]) if symmetric else yi,
         np.concatenate([xi, yi]) if symmetric else xi,
-        trend=trend,
-        autolag=autolag,
+        trend=settings.trend,
+        autolag=settings.autolag,
         maxlag=maxlag,
         min_obs=min_obs,
-        chunk_size=chunk_size,
+        chunk_size=settings.chunk_size,
     )
     with task_executor(scheduler, progress) as run:
         pairs = collect_results(chain([decided], run(tasks)), m, symmetric)
     del tasks
     name_rank = np.argsort(np.argsort(np.array(panel.symbols, dtype=object)))
     n = len(panel.symbols)
-    ranked = rank_arrays(pairs, trend, n * (n - 1) // 2, name_rank[yi], name_rank[xi])
+    ranked = rank_arrays(pairs, settings.trend, n * (n - 1) // 2, name_rank[yi], name_rank[xi])
     wanted_stats = ~np.isnan(pairs.coef[:, 0])
-    if statistics_qvalue is not None:
-        wanted_stats &= ranked.qvalue <= statistics_qvalue
+    if settings.statistics_qvalue is not None:
+        wanted_stats &= ranked.qvalue <= settings.statistics_qvalue
     stats = spread_statistics(panel, yi, xi, pairs.coef, wanted_stats)
     extra = None
     if screened is not None:
@@ -503,7 +552,7 @@ def _rank_panel(
         pairs,
         ranked,
         stats,
-        direction=direction,
+        direction=settings.direction,
         reasons=reason_texts(min_obs, maxlag, NON_POSITIVE_HEDGE),
         extra=extra,
     )
