@@ -19,6 +19,7 @@ from titan_lib.dashboards.layout import (
     cards,
     control,
     empty_store_notice,
+    format_value,
     guard_callback,
     guarded,
     mark_ready,
@@ -34,6 +35,7 @@ from titan_lib.dashboards.pair_data import (
 )
 from titan_lib.dashboards.request import PageRequest
 from titan_lib.dashboards.runs import preselect, successful_runs
+from titan_lib.plots.formatting import column_label
 from titan_lib.plots.pairs import pair_figure
 
 TITLE = DASHBOARDS["pair_explorer"].title
@@ -142,8 +144,11 @@ def _build(request: PageRequest) -> widgets.Widget:
         keys = scan.keys()[:MAX_PAIRS]
         labels = []
         for key, row in zip(keys, scan.pairs.head(MAX_PAIRS).iter_rows(named=True), strict=True):
-            q = row.get("qvalue", row.get("pvalue"))
-            tag = f"  (q {q:.3g})" if isinstance(q, float) else ""
+            name = "qvalue" if "qvalue" in row else "pvalue"
+            q = row.get(name)
+            tag = (
+                f"  ({column_label(name)} {format_value(q, name)})" if isinstance(q, float) else ""
+            )
             labels.append((f"{key}{tag}", key))
         value = wanted_pair if wanted_pair in keys else keys[0]
         state["loading"] = True
