@@ -201,6 +201,7 @@ def pytest_collection_modifyitems(
     items[:] = others + needing
     folder = Path(tempfile.mkdtemp(prefix="titan-demo-pipeline-"))
     home = folder / "home"
+    home.mkdir()
     env = {
         **os.environ,
         "JUPYTER_CONFIG_DIR": str(home / "jupyter-config"),

@@ -23,7 +23,7 @@ SHUTDOWN_SECONDS = 15.0
 """A closed page's kernel is gone within this long (the server waits for the kernel to
 exit after asking it to shut down)."""
 POLL_SECONDS = 0.25
-LOADS = 20
+LOADS = 8
 
 
 def wait_for_kernels(server: Any, at_most: int, seconds: float) -> int:
