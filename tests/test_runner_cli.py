@@ -10,25 +10,14 @@ from pathlib import Path
 
 import pytest
 from conftest import free_port, wait_for_port
+from fixtures.cli_runs import run_titan as titan
 
-from titan_lib.cli import main
 from titan_lib.runner import list_records
 from titan_lib.stores import open_store
 
 FIXTURES = Path(__file__).parent / "fixtures" / "notebooks"
 
 pytestmark = pytest.mark.slow
-
-
-def titan(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """Run the CLI in-process; return (exit code, stdout, stderr)."""
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_run_list_show_export(

@@ -131,29 +131,8 @@ SCAN_COLUMNS = (
 class ScanSettings:
     """What a scan tests and how: validated once, recorded as the scan's ``parameters``.
 
-    Attributes
-    ----------
-    prescreen
-        ``"correlation"`` (log returns) or ``"distance"`` (Gatev): test only each symbol's
-        ``top_k`` best partners; ``None`` tests every pair. Either way the q-values count
-        every pair of the universe.
-    top_k
-        Partners kept per symbol by the pre-screen (``None``: all pairs the screen can
-        score).
-    price_transform
-        ``"log"`` (default) or ``"level"`` prices in the cointegrating regression.
-    trend, autolag, maxlag
-        Engle-Granger settings, as :func:`titan_lib.pairs.engle_granger`.
-    direction
-        ``"symmetric"`` (default): both regressions, the verdict on the larger p-value;
-        ``"y_on_x"``: the alphabetically first symbol on the other only.
-    min_obs
-        Common observations a pair needs to be tested (bars, i.e. trading days).
-    chunk_size
-        Symbols per block of the batched test (memory per block grows with its square).
-    statistics_qvalue
-        Spread statistics only for tested pairs with ``qvalue`` at most this; ``None``:
-        every tested pair.
+    Each field means what the parameter of :func:`scan` of the same name means; where and
+    how a scan runs (``scheduler``, ``progress``, ``write``) is not part of it.
     """
 
     prescreen: Prescreen | None = None
