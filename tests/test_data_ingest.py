@@ -11,8 +11,8 @@ from pathlib import Path
 import boto3
 import polars as pl
 import pytest
+from fixtures.cli_runs import run_titan as run_cli
 
-from titan_lib.cli import main
 from titan_lib.core.prices import latest_prices
 from titan_lib.data import ingest, ingest_frame, list_symbols, load_prices, sample_prices
 from titan_lib.data.price_store import MANIFEST_KEY, read_manifest
@@ -29,16 +29,6 @@ WIDE = """Date,AAA,BBB
 def write(path: Path, text: str) -> str:
     path.write_text(text)
     return str(path)
-
-
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def snapshot(root: Path) -> dict[str, str]:

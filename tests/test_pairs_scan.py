@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
+from fixtures.cli_runs import run_titan as run_cli
 
-from titan_lib.cli import main
 from titan_lib.data import ingest_frame
 from titan_lib.data.synthetic import make_universe
 from titan_lib.exceptions import DataValidationError, NotFoundError, ParameterError
@@ -19,16 +19,6 @@ from titan_lib.pairs import (
     scan,
 )
 from titan_lib.stores import open_store, read_json
-
-
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_scan_finds_planted_pairs_and_writes_the_store(

@@ -1,10 +1,8 @@
 """Errors of execution: refused orders, reused idempotency keys, rate limits, busy pairs.
 
-These are domain errors: they name what was refused and why, and know nothing of HTTP.
-The HTTP face maps them to status codes and headers with
-:func:`titan_lib.core.http_errors.status_for` and
-:func:`~titan_lib.core.http_errors.headers_for`. Each keeps the machine ``code`` the API
-sends in its error body.
+These are domain errors: they name what was refused and why, and know nothing of how a
+face reports them. Each has a machine ``code``; the API face maps the classes to its own
+responses in one place.
 """
 
 from __future__ import annotations
