@@ -58,4 +58,4 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 test: $(STAMP) chromium lint
-	$(BIN)/pytest
+	$(BIN)/pytest --numprocesses=auto --maxprocesses=4 --dist=loadgroup

@@ -8,9 +8,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -159,29 +161,104 @@ def any_store(request: pytest.FixtureRequest) -> str:
 
 
 DEMO_FIXTURE = "demo_pipeline"
+DEMO_FOLDER_ENV = "TITAN_TEST_DEMO_FOLDER"
+"""Where the session's demo pipeline writes; set by the main pytest process for its workers."""
 _DEMO_SCRIPT = """
-import pickle, sys
+import pickle, sys, traceback
 from pathlib import Path
 from titan_lib.runner import load_pipeline, run_pipeline
-repo, store, out = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
-pipeline = load_pipeline(repo / "parameters" / "pipelines" / "demo.yaml", root=repo)
-result = run_pipeline(pipeline, store=store, progress=False, reports=True)
-out.write_bytes(pickle.dumps(result))
+repo, folder = Path(sys.argv[1]), Path(sys.argv[2])
+code = 1
+try:
+    pipeline = load_pipeline(repo / "parameters" / "pipelines" / "demo.yaml", root=repo)
+    result = run_pipeline(pipeline, store=str(folder / "store"), progress=False, reports=True)
+    (folder / "result.pickle").write_bytes(pickle.dumps(result))
+    code = 0
+except BaseException:
+    traceback.print_exc()
+finally:
+    (folder / "exit.partial").write_text(str(code))
+    (folder / "exit.partial").replace(folder / "exit")
 """
 
 
-@dataclass
+@dataclass(frozen=True)
 class _DemoRun:
-    """The demo pipeline running in its own process while the other tests run."""
+    """The demo pipeline running in its own process while the other tests run.
 
-    process: subprocess.Popen[bytes]
+    One pipeline serves the whole session: with pytest-xdist, the first worker that
+    collects a test needing it claims the folder (an atomic ``mkdir``) and starts it; the
+    others wait for the same files. The main process removes the folder at the end.
+    """
+
     folder: Path
-    store: str
-    result_file: Path
-    log: Path
+
+    @property
+    def store(self) -> str:
+        return str(self.folder / "store")
+
+    def start(self) -> None:
+        try:
+            (self.folder / "claimed").mkdir(parents=True)
+        except FileExistsError:
+            return
+        home = self.folder / "home"
+        home.mkdir()
+        env = {
+            **os.environ,
+            "JUPYTER_CONFIG_DIR": str(home / "jupyter-config"),
+            "JUPYTER_DATA_DIR": str(home / "jupyter-data"),
+            "JUPYTER_RUNTIME_DIR": str(home / "jupyter-runtime"),
+            "IPYTHONDIR": str(home / "ipython"),
+            "MPLCONFIGDIR": str(home / "mpl"),
+        }
+        env.pop("TITAN_STORE", None)
+        with (self.folder / "pipeline.log").open("wb") as sink:
+            process = subprocess.Popen(
+                [sys.executable, "-c", _DEMO_SCRIPT, str(REPO), str(self.folder)],
+                env=env,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                cwd=str(REPO),
+                start_new_session=True,
+            )
+        (self.folder / "pid").write_text(str(process.pid))
+
+    def wait(self, timeout: float) -> tuple[Any, str]:
+        exit_file = self.folder / "exit"
+        deadline = time.monotonic() + timeout
+        while not exit_file.exists():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the demo pipeline did not finish in {timeout:.0f} s")
+            time.sleep(0.2)
+        code = exit_file.read_text()
+        if code != "0":
+            tail = (self.folder / "pipeline.log").read_text(errors="replace")[-4000:]
+            raise RuntimeError(f"the demo pipeline process failed (exit {code}):\n{tail}")
+        return pickle.loads((self.folder / "result.pickle").read_bytes()), self.store
+
+    def stop(self) -> None:
+        pid_file = self.folder / "pid"
+        if pid_file.exists() and not (self.folder / "exit").exists():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(int(pid_file.read_text()), signal.SIGKILL)
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
-_demo_run: _DemoRun | None = None
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Choose the session's demo folder in the main process; workers inherit it."""
+    if not _is_worker(config):
+        os.environ[DEMO_FOLDER_ENV] = str(
+            Path(tempfile.gettempdir()) / f"titan-demo-pipeline-{uuid.uuid4().hex[:12]}"
+        )
+
+
+def _demo_run() -> _DemoRun:
+    return _DemoRun(Path(os.environ[DEMO_FOLDER_ENV]))
 
 
 def pytest_collection_modifyitems(
@@ -190,56 +267,28 @@ def pytest_collection_modifyitems(
     """Start the demo pipeline in the background and run the tests that need it last.
 
     The pipeline (seven notebook kernels, about two minutes) is the longest fixture. Started
-    as soon as the tests are known, it runs on one core while the tests that do not need it
-    run on the other; the tests that need it are moved to the end of the session.
+    as soon as the tests are known, it runs beside the tests that do not need it; the tests
+    that need it are moved to the end of the session.
+
+    With pytest-xdist (``make test`` runs ``--dist loadgroup``), each browser module stays on
+    one worker, so its dashboard server and preheated kernels start once.
     """
-    global _demo_run
+    for item in items:
+        if "browser" in item.path.parts:
+            item.add_marker(pytest.mark.xdist_group(f"browser-{item.path.stem}"))
     needing = [item for item in items if DEMO_FIXTURE in getattr(item, "fixturenames", ())]
     if not needing or config.getoption("collectonly"):
         return
     others = [item for item in items if DEMO_FIXTURE not in getattr(item, "fixturenames", ())]
     items[:] = others + needing
-    folder = Path(tempfile.mkdtemp(prefix="titan-demo-pipeline-"))
-    home = folder / "home"
-    home.mkdir()
-    env = {
-        **os.environ,
-        "JUPYTER_CONFIG_DIR": str(home / "jupyter-config"),
-        "JUPYTER_DATA_DIR": str(home / "jupyter-data"),
-        "JUPYTER_RUNTIME_DIR": str(home / "jupyter-runtime"),
-        "IPYTHONDIR": str(home / "ipython"),
-        "MPLCONFIGDIR": str(home / "mpl"),
-    }
-    env.pop("TITAN_STORE", None)
-    log = folder / "pipeline.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                _DEMO_SCRIPT,
-                str(REPO),
-                str(folder / "store"),
-                str(folder / "result.pickle"),
-            ],
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            cwd=str(REPO),
-        )
-    _demo_run = _DemoRun(process, folder, str(folder / "store"), folder / "result.pickle", log)
+    _demo_run().start()
 
 
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+def pytest_unconfigure(config: pytest.Config) -> None:
     """Stop the background demo pipeline if it is still running and remove its folder."""
-    global _demo_run
-    if _demo_run is None:
-        return
-    if _demo_run.process.poll() is None:
-        _demo_run.process.kill()
-        _demo_run.process.wait()
-    shutil.rmtree(_demo_run.folder, ignore_errors=True)
-    _demo_run = None
+    if not _is_worker(config) and DEMO_FOLDER_ENV in os.environ:
+        _demo_run().stop()
+        del os.environ[DEMO_FOLDER_ENV]
 
 
 @pytest.fixture(scope="session")
@@ -251,18 +300,7 @@ def demo_pipeline() -> tuple[Any, str]:
     that change the store work on a copy (see :func:`copy_store`), so every user sees the
     pipeline's own output.
     """
-    if _demo_run is None:
-        raise RuntimeError("the demo pipeline was not started at collection")
-    try:
-        code = _demo_run.process.wait(timeout=900)
-    except subprocess.TimeoutExpired:
-        _demo_run.process.kill()
-        raise RuntimeError("the demo pipeline did not finish in 900 s") from None
-    if code != 0 or not _demo_run.result_file.exists():
-        tail = _demo_run.log.read_text(errors="replace")[-4000:]
-        raise RuntimeError(f"the demo pipeline process failed (exit {code}):\n{tail}")
-    result = pickle.loads(_demo_run.result_file.read_bytes())
-    return result, _demo_run.store
+    return _demo_run().wait(timeout=900)
 
 
 def copy_store(store: str, target: Path) -> str:

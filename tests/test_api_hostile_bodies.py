@@ -30,7 +30,7 @@ def app_url(request, tmp_path_factory):
     """(base URL, model ids, store path, runtime, ledger kind) of the running app on the
     ledger named by the test's parameter (``sqlite`` or ``dynamodb``)."""
     tmp = tmp_path_factory.mktemp(f"hostile-{request.param}")
-    store, ids = world_store(tmp, REPO / ".cache")
+    store, ids = world_store(tmp)
     if request.param == "sqlite":
         ledger = str(tmp / "ledger.sqlite")
     else:

@@ -62,7 +62,7 @@ class Live:
 def live(tmp_path_factory) -> Iterator[Live]:
     """The local server with HS256 and a JWKS URL (refetched at once on an unknown kid)."""
     tmp = tmp_path_factory.mktemp("hostile")
-    store, ids = world_store(tmp, REPO / ".cache")
+    store, ids = world_store(tmp)
     idp = JwksServer(jwks_of(_idp_key(1), "idp-1"))
     env = lambda_env(
         str(store),

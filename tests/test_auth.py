@@ -17,7 +17,7 @@ from fixtures.identity_provider import JwksServer, b64_uint, jwks_of, pem_privat
 
 from titan_lib.core import auth
 from titan_lib.core.auth import AuthSettings, TokenError, verify_token
-from titan_lib.exceptions import ParameterError
+from titan_lib.exceptions import ParameterError, StoreError
 
 SECRET = "s" * 48
 
@@ -174,12 +174,12 @@ def test_garbage_tokens_are_refused(token: str) -> None:
 
 
 def test_weak_or_missing_keys_are_refused_at_configuration() -> None:
-    with pytest.raises(Exception, match="at least 32 bytes"):
+    with pytest.raises(ParameterError, match="at least 32 bytes"):
         AuthSettings(hs256_secret=b"short")
-    with pytest.raises(Exception, match="no token verification key"):
+    with pytest.raises(ParameterError, match="no token verification key"):
         AuthSettings()
     small = rsa.generate_private_key(public_exponent=65537, key_size=1024)
-    with pytest.raises(Exception, match="2048"):
+    with pytest.raises(ParameterError, match="2048"):
         AuthSettings(rsa_keys=(auth.load_pem_public_key(_pem_public(small)),))
 
 
@@ -194,7 +194,7 @@ def test_secret_is_read_from_ssm(moto_endpoint: str) -> None:
     assert SECRET not in repr(settings)
     token = jwt.encode(_claims(), SECRET, algorithm="HS256")
     assert verify_token(token, settings).subject == "alice"
-    with pytest.raises(Exception, match="could not read SSM parameter"):
+    with pytest.raises(StoreError, match="could not read SSM parameter"):
         AuthSettings.from_env({"TITAN_JWT_SECRET_SSM": "/titan/test/missing"})
 
 
@@ -284,8 +284,6 @@ def test_jwks_is_refetched_after_its_ttl_and_kept_when_the_provider_fails(
 def test_an_identity_provider_down_at_start_is_retried_at_the_refresh_interval(
     rsa_key, jwks_server
 ) -> None:
-    from titan_lib.exceptions import StoreError
-
     jwks_server.document = jwks_of(rsa_key, "k1")
     jwks_server.status = 503
     clock = ManualClock()
@@ -473,7 +471,7 @@ def test_token_cli_mints_tokens_the_verifier_accepts(monkeypatch, rsa_key, tmp_p
     expired = issue_token(["admin"], 300, now=time.time() - 3600)
     with pytest.raises(TokenError, match="expired"):
         verify_token(expired, AuthSettings.from_env())
-    with pytest.raises(Exception, match="unknown scope"):
+    with pytest.raises(ParameterError, match="unknown scope"):
         issue_token(["root"], 300)
 
 

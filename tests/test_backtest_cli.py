@@ -35,6 +35,14 @@ def test_pair_and_sweep_commands(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert default["sample"] == "out-of-sample" and default["start"] == "2015-01-02"
     assert default["hedge"]["method"] == "ols-formation" and default["hedge"]["nobs"] == 250
     assert default["hedge"]["formation_end"] < default["start"]
+    assert run(["backtest", "pair", "KO", "PEP", "--start", "2015-01-02", "--formation", "250",
+                "--hedge-method", "tls", "--store", store]) == 0  # fmt: skip
+    tls = json.loads(capsys.readouterr().out)
+    assert tls["hedge"]["method"] == "tls-formation"
+    assert tls["hedge"]["formation_end"] == default["hedge"]["formation_end"]
+    assert tls["hedge"]["beta"] != default["hedge"]["beta"]
+    assert run(["backtest", "pair", "KO", "PEP", "--hedge-method", "lasso", "--store", store]) == 1
+    assert "hedge_method must be one of ols, tls, got 'lasso'" in capsys.readouterr().err
     assert run(["backtest", "pair", "KO", "PEP", "--beta", "0.9", "--fitted-through",
                 "2014-12-31", "--start", "2015-01-02", "--store", store]) == 0  # fmt: skip
     assert json.loads(capsys.readouterr().out)["sample"] == "out-of-sample"

@@ -107,7 +107,6 @@ def test_real_pair_matches_event_loop(engine: str) -> None:
     kwargs = dict(
         beta=beta, alpha=0.0, hedge="log", entry=2.0, exit_=0.5, stop=3.5, max_hold=60, window=60
     )
-    start = pl.date(2010, 1, 1)
     result = backtest_pair(
         prices,
         y,
@@ -138,7 +137,6 @@ def test_real_pair_matches_event_loop(engine: str) -> None:
         use_open=False,
         **kwargs,
     )
-    assert start is not None
     assert len(loop.trades) >= 20
     assert {t.exit_reason for t in loop.trades} >= {"exit"}
     assert_same(result, dates, loop)
@@ -436,6 +434,27 @@ def test_default_hedge_is_fitted_before_the_trading_window() -> None:
     assert unset.equity.height == wide.height - 250
 
 
+def test_the_hedge_method_is_a_setting_passed_through() -> None:
+    """``hedge_method`` picks the formation estimator; a wrong name fails before running."""
+    prices, y, x, _ = real_pair()
+    result = backtest_pair(prices, y, x, formation=250, start="2010-01-04", hedge_method="tls",
+                           engine="numba")  # fmt: skip
+    fit = result.settings["hedge_fit"]
+    assert result.sample == "out-of-sample" and fit["method"] == "tls-formation"
+    assert result.settings["backtest"]["sizing"]["hedge_method"] == "tls"
+    wide = prices.pivot(on="symbol", index="date", values="close").drop_nulls().sort("date")
+    window = wide.filter(pl.col("date") < pl.date(2010, 1, 4)).tail(250)
+    ly, lx = np.log(window[y].to_numpy()), np.log(window[x].to_numpy())
+    cov = np.cov(np.vstack([lx, ly]))
+    axis = np.linalg.eigh(cov)[1][:, -1]  # largest principal axis of (ln x, ln y)
+    assert fit["beta"] == pytest.approx(axis[1] / axis[0], rel=1e-9)
+    assert fit["alpha"] == pytest.approx(ly.mean() - fit["beta"] * lx.mean(), rel=1e-9)
+    ols = backtest_pair(prices, y, x, formation=250, start="2010-01-04", engine="numba")
+    assert ols.settings["hedge_fit"]["beta"] != pytest.approx(fit["beta"], rel=1e-6)
+    with pytest.raises(ParameterError, match="hedge_method must be one of"):
+        backtest_pair(prices, y, x, hedge_method="median", engine="numba")  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("cut", [100, 900])
 def test_trading_window_prices_do_not_move_the_hedge(cut: int) -> None:
     """Look-ahead probe: prices after t change nothing used at t, the hedge included."""
@@ -507,7 +526,12 @@ def test_settings_objects_run_what_the_keywords_run_and_are_recorded() -> None:
     expected = settings_dict(dataclasses.replace(settings.backtest, start=recorded["start"]))
     assert recorded == expected
     assert recorded["costs"] == dataclasses.asdict(costs) == keywords.settings["costs"]
-    assert recorded["sizing"] == {"target_weight": 0.6, "notional": None, "hedge": "log"}
+    assert recorded["sizing"] == {
+        "target_weight": 0.6,
+        "notional": None,
+        "hedge": "log",
+        "hedge_method": "ols",
+    }
     assert recorded["start"] == keywords.settings["hedge_fit"]["trading_start"]
     assert keywords.settings["rule"] == settings_dict(settings.rule)
     assert keywords.settings["rule"]["max_hold"] == 40

@@ -107,6 +107,27 @@ def test_default_selection_is_the_pair_engine_on_the_training_window() -> None:
     assert {(r["y"], r["x"]) for r in picked.head(2).iter_rows(named=True)} == planted
 
 
+def test_the_hedge_method_refits_each_chosen_pair_on_its_training_window(universe) -> None:
+    """``hedge_method="tls"``: every chosen pair trades the TLS hedge of its training window."""
+    from titan_lib.pairs import tls_hedge_ratio
+
+    tls = walk_forward(universe.prices, **{**SETTINGS, "hedge_method": "tls"})
+    chosen = tls.selections.join(
+        tls.windows.select("window", "train_start", "train_end"), on="window"
+    )
+    assert chosen.height > 0
+    wide = universe.prices.pivot(on="symbol", index="date", values="close").sort("date")
+    for row in chosen.iter_rows(named=True):
+        window = wide.filter(pl.col("date").is_between(row["train_start"], row["train_end"]))
+        fit = tls_hedge_ratio(
+            np.log(window[row["y"]].to_numpy()), np.log(window[row["x"]].to_numpy())
+        )
+        assert math.isclose(row["beta"], fit.hedge_ratio, rel_tol=1e-10)
+        assert math.isclose(row["alpha"], fit.intercept, rel_tol=1e-10, abs_tol=1e-12)
+    with pytest.raises(ParameterError, match="hedge_method"):
+        walk_forward(universe.prices, **{**SETTINGS, "hedge_method": "median"})
+
+
 def test_bad_parameters_rejected_before_running() -> None:
     junk = pl.DataFrame({"nothing": [1]})
     with pytest.raises(ParameterError, match="unknown objective 'profit'"):

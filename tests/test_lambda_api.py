@@ -29,7 +29,7 @@ def api(request, tmp_path, monkeypatch):
     """(client, model ids, store URI, ledger) with the app configured for one backend."""
     from chalice.test import Client
 
-    local, ids = world_store(tmp_path, REPO / ".cache")
+    local, ids = world_store(tmp_path)
     if request.param == "sqlite":
         store, ledger_uri = str(local), str(tmp_path / "ledger.sqlite")
     else:

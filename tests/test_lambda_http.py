@@ -32,7 +32,7 @@ OPENAPI = LAMBDAS / "openapi.yaml"
 def live(tmp_path_factory):
     """A threaded local server on 127.0.0.1 with a local store and a SQLite ledger."""
     tmp = tmp_path_factory.mktemp("live")
-    store, ids = world_store(tmp, REPO / ".cache")
+    store, ids = world_store(tmp)
     with serve(lambda_env(str(store), str(tmp / "ledger.sqlite"))) as url:
         from chalicelib.runtime import runtime
 

@@ -90,7 +90,7 @@ def test_packaged_app_runs_in_a_clean_boto3_only_runtime(packaged: Path, tmp_pat
     unzipped = tmp_path / "task"
     with zipfile.ZipFile(packaged / "sam" / "deployment.zip") as archive:
         archive.extractall(unzipped)
-    store, ids = world_store(tmp_path, REPO / ".cache")
+    store, ids = world_store(tmp_path)
     env = {
         "PATH": os.environ["PATH"],
         "PYTHONPATH": str(unzipped),

@@ -10,7 +10,7 @@ import pytest
 
 from titan_lib.core.execution.ledger import Ledger, fill_id_for, order_id_for, utc_now_iso
 from titan_lib.core.execution.models import Fill, FillLeg, KillSwitch, Order, OrderLeg, OrderRequest
-from titan_lib.exceptions import ConflictError
+from titan_lib.exceptions import ConflictError, ParameterError
 
 
 @pytest.fixture(params=["sqlite", "dynamodb"])
@@ -190,5 +190,5 @@ def test_open_ledger_by_uri(tmp_path, monkeypatch) -> None:
     ledger = open_ledger()
     assert isinstance(ledger, SQLiteLedger) and ledger.path == tmp_path / "store" / "ledger.sqlite"
     monkeypatch.setenv("TITAN_STORE", "s3://bucket/prefix")
-    with pytest.raises(Exception, match="TITAN_LEDGER"):
+    with pytest.raises(ParameterError, match="TITAN_LEDGER"):
         open_ledger()

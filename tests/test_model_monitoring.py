@@ -93,7 +93,7 @@ def _order(url: str, model_id: str, target: int, notional: float, key: str):
 @pytest.fixture()
 def broken_world(tmp_path):
     """(store path, ledger path, KO/PEP id, XOM/CVX id) with the break appended."""
-    store, ids = world_store(tmp_path, REPO / ".cache")
+    store, ids = world_store(tmp_path)
     append_breaking_prices(str(store))
     broken, healthy = _ids_by_pair(str(store), ids)
     return str(store), str(tmp_path / "ledger.sqlite"), broken, healthy

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 import numpy as np
 import polars as pl
 import pytest
@@ -11,6 +13,9 @@ from statsmodels.regression.rolling import RollingOLS
 from titan_lib.data import sample_prices
 from titan_lib.exceptions import DataValidationError, ParameterError
 from titan_lib.pairs import (
+    HEDGE_METHODS,
+    HedgeMethod,
+    fit_hedge_ratio,
     kalman_hedge_ratio,
     ols_hedge_ratio,
     rolling_ols_hedge_ratio,
@@ -136,3 +141,15 @@ def test_hedge_ratio_bad_input() -> None:
         kalman_hedge_ratio(np.arange(10.0), np.sin(np.arange(10.0)), delta=1.0)
     with pytest.raises(ParameterError, match="direction"):
         ols_hedge_ratio(np.arange(10.0), np.sin(np.arange(10.0)), direction="sideways")  # type: ignore[arg-type]
+
+
+def test_every_named_hedge_method_is_registered_and_dispatched(
+    legs: tuple[np.ndarray, np.ndarray],
+) -> None:
+    """The ``HedgeMethod`` names and ``HEDGE_METHODS`` agree; dispatch calls the estimator."""
+    y, x = legs
+    assert set(HEDGE_METHODS) == set(get_args(HedgeMethod))
+    assert fit_hedge_ratio(y, x) == ols_hedge_ratio(y, x)
+    assert fit_hedge_ratio(y, x, "tls") == tls_hedge_ratio(y, x)
+    with pytest.raises(ParameterError, match="hedge_method must be one of ols, tls"):
+        fit_hedge_ratio(y, x, "lasso")  # type: ignore[arg-type]

@@ -13,6 +13,7 @@ from polars.testing import assert_frame_equal
 
 from titan_lib.data import ingest_frame
 from titan_lib.data.synthetic import make_universe
+from titan_lib.exceptions import ParameterError
 from titan_lib.pairs import (
     benjamini_hochberg,
     engle_granger_batch,
@@ -127,7 +128,7 @@ def test_statistics_only_for_the_pairs_that_can_be_selected(ragged_prices: pl.Da
     assert_frame_equal(
         some.filter(wanted).select(statistics), full.filter(wanted).select(statistics)
     )
-    with pytest.raises(Exception, match="statistics_qvalue"):
+    with pytest.raises(ParameterError, match="statistics_qvalue"):
         rank_pairs(ragged_prices, statistics_qvalue=1.5)
 
 

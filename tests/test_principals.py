@@ -169,7 +169,9 @@ def _auth(sub: str, scopes: str = "signals:read orders:write") -> dict[str, str]
     return {"Authorization": f"Bearer {token(scopes, sub=sub)}"}
 
 
-ADMIN = _auth("ops", "admin")
+def _admin() -> dict[str, str]:
+    """Headers of an admin token minted now (tokens are short-lived)."""
+    return _auth("ops", "admin")
 
 
 def _place(url: str, sub: str, model_id: str, target: int, notional: float):
@@ -200,7 +202,7 @@ def test_limits_are_enforced_per_principal_over_http(app_url) -> None:
         "allowed_models": [a, b],
         "preferences": {"default_notional": 5_000, "notify": {"channel": "email"}},
     }
-    status, _, stored = http_call(f"{url}/principals/{bob}/limits", "PUT", limits, ADMIN)
+    status, _, stored = http_call(f"{url}/principals/{bob}/limits", "PUT", limits, _admin())
     assert status == 200 and stored["stored"] is True, stored
     assert stored["limits"]["max_gross_notional"] == 15_000
     assert stored["limits"]["allowed_models"] == sorted([a, b])
@@ -241,8 +243,8 @@ def test_limits_are_enforced_per_principal_over_http(app_url) -> None:
     assert hers["effective_limits"]["max_gross_notional"] == 500_000
 
     dave, erin = f"dave-{kind}", f"erin-{kind}"
-    http_call(f"{url}/principals/{dave}/limits", "PUT", {"max_open_pairs": 1}, ADMIN)
-    http_call(f"{url}/principals/{erin}/limits", "PUT", {"allowed_models": [a]}, ADMIN)
+    http_call(f"{url}/principals/{dave}/limits", "PUT", {"max_open_pairs": 1}, _admin())
+    http_call(f"{url}/principals/{erin}/limits", "PUT", {"allowed_models": [a]}, _admin())
     status, _, body = _place(url, dave, a, 1, 1_000)
     assert status == 201, body
     status, _, body = _place(url, dave, b, 1, 1_000)
@@ -250,7 +252,7 @@ def test_limits_are_enforced_per_principal_over_http(app_url) -> None:
     status, _, body = _place(url, erin, b, 1, 1_000)
     _refused(status, body, "principal_allowed_models", erin, [a])
 
-    status, _, shown = http_call(f"{url}/principals/{bob}", headers=ADMIN)
+    status, _, shown = http_call(f"{url}/principals/{bob}", headers=_admin())
     assert status == 200 and shown["usage"]["orders_today"] == 3
 
 
@@ -271,10 +273,10 @@ def test_principal_routes_refuse_bad_input_and_missing_scopes(app_url) -> None:
         ({"preferences": {"blob": "x" * 5000}}, "preferences"),
         ({"max_orders": 3}, "max_orders"),
     ]:
-        status, _, body = http_call(f"{target}/limits", "PUT", bad, ADMIN)
+        status, _, body = http_call(f"{target}/limits", "PUT", bad, _admin())
         assert status == 400, (bad, body)
         assert field in body["error"]["message"], (bad, body)
-    status, _, body = http_call(f"{url}/principals/bad%20sub", headers=ADMIN)
+    status, _, body = http_call(f"{url}/principals/bad%20sub", headers=_admin())
     assert status == 400 and body["error"]["code"] == "bad_request"
     assert runtime().ledger.principal_profile(f"zed-{kind}") is None
 
@@ -291,7 +293,7 @@ def test_concurrent_orders_of_one_principal_cannot_exceed_its_gross_together(app
 
     for round_ in range(4):
         sub = f"frank-{round_}"
-        http_call(f"{url}/principals/{sub}/limits", "PUT", {"max_gross_notional": 15_000}, ADMIN)
+        http_call(f"{url}/principals/{sub}/limits", "PUT", {"max_gross_notional": 15_000}, _admin())
         barrier = threading.Barrier(2)
         side = (-1, 1)[round_ % 2]
         notional = 10_050 + 100 * round_  # no earlier order used it: each order trades

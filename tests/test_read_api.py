@@ -91,7 +91,7 @@ def world(tmp_path_factory):
     from titan_lib.stores import open_store
 
     tmp = tmp_path_factory.mktemp("read-api")
-    store, _ = world_store(tmp, REPO / ".cache")
+    store, _ = world_store(tmp)
     sample = sample_prices().filter(pl.col("symbol").is_in(SCAN_SYMBOLS))
     ingest_frame(sample, store=str(store))
     ingest_frame(_ohlcv_bars(), store=str(store))

@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 def world(tmp_path_factory) -> tuple[Path, list[str]]:
     from fixtures.lambda_world import world_store
 
-    return world_store(tmp_path_factory.mktemp("serving"), REPO / ".cache")
+    return world_store(tmp_path_factory.mktemp("serving"))
 
 
 def _tails(store, model):

@@ -27,7 +27,7 @@ TRADER = "signals:read orders:write"
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ws")
-    store, ids = world_store(tmp, REPO / ".cache")
+    store, ids = world_store(tmp)
     with serve(lambda_env(str(store), str(tmp / "ledger.sqlite"))) as url:
         from chalicelib.runtime import runtime
 

@@ -34,6 +34,12 @@ from titan_lib.backtest.sizing import HedgeUnits
 from titan_lib.core.zscore import ZScoreSpec
 from titan_lib.data.price_store import coerce_date
 from titan_lib.exceptions import DataValidationError, ParameterError
+from titan_lib.pairs.hedge_ratios import (
+    HedgeMethod,
+    HedgeRatio,
+    check_hedge_method,
+    fit_hedge_ratio,
+)
 
 Sample = Literal["out-of-sample", "in-sample"]
 SAMPLES: tuple[str, ...] = ("out-of-sample", "in-sample")
@@ -49,6 +55,7 @@ def formation_hedge(
     formation: int = DEFAULT_FORMATION,
     start: DateLike = None,
     hedge: HedgeUnits = "log",
+    method: HedgeMethod = "ols",
 ) -> dict[str, Any]:
     """Hedge ratio and intercept estimated on the bars strictly before the trading window.
 
@@ -63,26 +70,28 @@ def formation_hedge(
     start
         First trading date. ``None``: the bar right after the first ``formation`` bars.
     hedge
-        ``"log"`` regresses ``ln y`` on ``ln x``, ``"level"`` the prices.
+        ``"log"`` fits ``ln y`` on ``ln x``, ``"level"`` the prices.
+    method
+        The estimator, a name of :data:`~titan_lib.pairs.hedge_ratios.HEDGE_METHODS`.
 
     Returns
     -------
     dict
         ``beta``, ``alpha``, ``formation_start``, ``formation_end`` (ISO dates, the window
         the estimate saw), ``nobs``, ``trading_start`` (ISO, the first bar after it) and
-        ``method`` (``"ols-formation"``).
+        ``method`` (``"<method>-formation"``, e.g. ``"ols-formation"``).
 
     Raises
     ------
     ParameterError
-        ``formation`` is not a whole number >= 20.
+        ``formation`` is not a whole number >= 20, or an unknown ``method``.
     DataValidationError
         Fewer than ``formation`` bars before ``start`` or no bar after the window.
     """
-    from titan_lib.pairs.hedge_ratios import ols_hedge_ratio
     from titan_lib.signals.frame import pair_prices
 
     check_formation(formation)
+    check_hedge_method(method)
     legs = pair_prices(prices, [y, x])
     dates: list[date] = legs.get_column("date").to_list()
     first = coerce_date(start, "start")
@@ -95,11 +104,7 @@ def formation_hedge(
             f"bars before and {max(0, len(dates) - cut)} from it",
             {"formation": formation, "start": str(first)},
         )
-    window = legs.slice(cut - formation, formation)
-    ys, xs = window.get_column(y).to_numpy(), window.get_column(x).to_numpy()
-    if hedge == "log":
-        ys, xs = np.log(ys), np.log(xs)
-    fit = ols_hedge_ratio(ys, xs)
+    fit = legs_hedge(legs.slice(cut - formation, formation), y, x, hedge=hedge, method=method)
     return {
         "beta": float(fit.hedge_ratio),
         "alpha": float(fit.intercept),
@@ -107,8 +112,22 @@ def formation_hedge(
         "formation_end": dates[cut - 1].isoformat(),
         "nobs": formation,
         "trading_start": dates[cut].isoformat(),
-        "method": "ols-formation",
+        "method": f"{method}-formation",
     }
+
+
+def legs_hedge(
+    legs: pl.DataFrame, y: str, x: str, *, hedge: HedgeUnits = "log", method: HedgeMethod = "ols"
+) -> HedgeRatio:
+    """The static hedge of ``y`` on ``x`` fitted by ``method`` on every row of ``legs``.
+
+    ``legs`` is wide (a column of closes per symbol, rows on common dates); ``hedge="log"``
+    fits log prices, ``"level"`` the prices.
+    """
+    ys, xs = legs.get_column(y).to_numpy(), legs.get_column(x).to_numpy()
+    if hedge == "log":
+        ys, xs = np.log(ys), np.log(xs)
+    return fit_hedge_ratio(ys, xs, method)
 
 
 @dataclass(frozen=True)
@@ -194,6 +213,7 @@ def backtest_pair(
     notional: float | None = None,
     target_weight: float | None = None,
     hedge: HedgeUnits = "log",
+    hedge_method: HedgeMethod = "ols",
     costs: Costs | None = None,
     init_cash: float = DEFAULT_INIT_CASH,
     fill: FillPrice = "auto",
@@ -230,6 +250,9 @@ def backtest_pair(
         Leg symbols: long spread is long ``y`` and short ``x``.
     beta, alpha, formation, fitted_through
         Where the hedge comes from (:class:`HedgeFit`).
+    hedge_method
+        Estimator of a hedge fitted on the formation window (``"ols"`` or ``"tls"``, see
+        :class:`~titan_lib.backtest.sizing.SizingSettings`).
     entry, exit, stop, max_hold
         Rule thresholds in z units, ``0 <= exit < entry < stop``, and time stop in bars
         (``inf`` for none); see :mod:`titan_lib.core.state_machine`.
@@ -257,9 +280,9 @@ def backtest_pair(
     """
     spec = zscore if zscore is not None else ZScoreSpec.rolling(60 if window is None else window)
     backtest = BacktestSettings.build(
-        target_weight=target_weight, notional=notional, hedge=hedge, costs=costs,
-        init_cash=init_cash, fill=fill, start=start, end=end, flatten_at_end=flatten_at_end,
-        risk_free=risk_free, engine=engine,
+        target_weight=target_weight, notional=notional, hedge=hedge, hedge_method=hedge_method,
+        costs=costs, init_cash=init_cash, fill=fill, start=start, end=end,
+        flatten_at_end=flatten_at_end, risk_free=risk_free, engine=engine,
     )  # fmt: skip
     settings = PairBacktest(
         rule=PairRule(entry=entry, exit=exit, stop=stop, max_hold=max_hold, zscore=spec),
@@ -297,8 +320,9 @@ def run_pair(
         last = run.last_day
         bounded = prices if last is None else prices.filter(pl.col("date") <= last)
         fitted = formation_hedge(
-            bounded, y, x, formation=fit.formation, start=run.first_day, hedge=run.sizing.hedge
-        )
+            bounded, y, x, formation=fit.formation, start=run.first_day,
+            hedge=run.sizing.hedge, method=run.sizing.hedge_method,
+        )  # fmt: skip
         beta, alpha = float(fitted["beta"]), float(fitted["alpha"])
         run = replace(run, start=fitted["trading_start"])
         sample: Sample = "out-of-sample"

@@ -27,6 +27,7 @@ from titan_lib.backtest.legs import FillPrice
 from titan_lib.backtest.sizing import HedgeUnits, SizingSettings
 from titan_lib.data.price_store import coerce_date
 from titan_lib.exceptions import ParameterError
+from titan_lib.pairs.hedge_ratios import HedgeMethod
 
 Engine = Literal["vectorbt", "numba"]
 ENGINES: tuple[str, ...] = ("vectorbt", "numba")
@@ -123,6 +124,7 @@ class BacktestSettings:
         target_weight: float | Sequence[float] | None = None,
         notional: float | Sequence[float] | None = None,
         hedge: HedgeUnits = "log",
+        hedge_method: HedgeMethod = "ols",
         costs: Costs | None = None,
         init_cash: float = DEFAULT_INIT_CASH,
         gross_cap: float = math.inf,
@@ -136,7 +138,12 @@ class BacktestSettings:
         """The settings of the keyword functions' flat keywords: the sizing keywords
         become a :class:`SizingSettings`, ``costs=None`` no costs."""
         return cls(
-            sizing=SizingSettings(target_weight=target_weight, notional=notional, hedge=hedge),
+            sizing=SizingSettings(
+                target_weight=target_weight,
+                notional=notional,
+                hedge=hedge,
+                hedge_method=hedge_method,
+            ),
             costs=Costs() if costs is None else costs,
             init_cash=init_cash,
             gross_cap=gross_cap,

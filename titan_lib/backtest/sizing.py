@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from titan_lib.exceptions import ParameterError
+from titan_lib.pairs.hedge_ratios import HedgeMethod, check_hedge_method
 
 HedgeUnits = Literal["log", "level"]
 SizeMode = Literal["notional", "target_weight"]
@@ -62,20 +63,27 @@ class SizingSettings:
         Instead: a fixed gross size in currency per trade (> 0), one value or one per pair.
     hedge
         Units of ``beta``: ``"log"`` (value ratio) or ``"level"`` (share ratio).
+    hedge_method
+        How a hedge estimated on a formation window is fitted (a name of
+        :data:`~titan_lib.pairs.hedge_ratios.HEDGE_METHODS`): ``"ols"`` (default) or
+        ``"tls"``. A given ``beta`` is used as it is.
 
     With neither size, each of ``n`` pairs gets ``target_weight = 1 / n``.
 
     Raises
     ------
     ParameterError
-        Both sizes given, a non-positive or non-finite size, or an unknown ``hedge``.
+        Both sizes given, a non-positive or non-finite size, or an unknown ``hedge`` or
+        ``hedge_method``.
     """
 
     target_weight: float | Sequence[float] | None = None
     notional: float | Sequence[float] | None = None
     hedge: HedgeUnits = "log"
+    hedge_method: HedgeMethod = "ols"
 
     def __post_init__(self) -> None:
+        check_hedge_method(self.hedge_method)
         if self.hedge not in HEDGE_CODES:
             raise ParameterError(
                 f"hedge must be one of {sorted(HEDGE_CODES)}, got {self.hedge!r}",

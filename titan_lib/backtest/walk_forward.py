@@ -31,7 +31,7 @@ import polars as pl
 from titan_lib.backtest.book import PairSpec, run_portfolio
 from titan_lib.backtest.costs import TRADING_DAYS, Costs
 from titan_lib.backtest.legs import FillPrice
-from titan_lib.backtest.pair import HedgeFit, PairBacktest, formation_hedge, run_pair
+from titan_lib.backtest.pair import HedgeFit, PairBacktest, formation_hedge, legs_hedge, run_pair
 from titan_lib.backtest.rules import PairRule
 from titan_lib.backtest.selection import Selector, engine_selector
 from titan_lib.backtest.settings import DEFAULT_INIT_CASH, BacktestSettings, settings_dict
@@ -40,6 +40,7 @@ from titan_lib.backtest.stats import stats_dict, stats_nb
 from titan_lib.backtest.sweep import Objective, SweepSettings, best_params, run_sweep
 from titan_lib.core.zscore import ZScoreSpec
 from titan_lib.exceptions import DataValidationError, ParameterError
+from titan_lib.pairs.hedge_ratios import HedgeMethod
 from titan_lib.signals.fit import GateSettings, fit_gate
 from titan_lib.signals.frame import pair_prices, spread_expr
 from titan_lib.signals.rules import gate_codes, gate_regimes
@@ -175,6 +176,7 @@ def walk_forward(
     selector: Selector | None = None,
     base: PairRule | None = None,
     hedge: HedgeUnits = "log",
+    hedge_method: HedgeMethod = "ols",
     costs: Costs | None = None,
     gross_cap: float = 1.0,
     init_cash: float = DEFAULT_INIT_CASH,
@@ -207,6 +209,9 @@ def walk_forward(
     hedge, costs, gross_cap, init_cash, fill, risk_free
         As in :func:`~titan_lib.backtest.book.backtest_portfolio`; each chosen pair gets an
         equal share ``1 / n_pairs`` of equity per trade.
+    hedge_method
+        Estimator of each pair's hedge on its training window (``"ols"`` or ``"tls"``,
+        see :class:`~titan_lib.backtest.sizing.SizingSettings`).
 
     Raises
     ------
@@ -215,8 +220,9 @@ def walk_forward(
         anything runs.
     """
     backtest = BacktestSettings.build(
-        hedge=hedge, costs=costs, init_cash=init_cash, gross_cap=gross_cap, fill=fill,
-        flatten_at_end=True, risk_free=risk_free, engine="numba",
+        hedge=hedge, hedge_method=hedge_method, costs=costs, init_cash=init_cash,
+        gross_cap=gross_cap, fill=fill, flatten_at_end=True, risk_free=risk_free,
+        engine="numba",
     )  # fmt: skip
     return run_walk_forward(
         prices,
@@ -383,7 +389,12 @@ def choose_pairs(
         backtest, init_cash=DEFAULT_INIT_CASH, start=None, end=None, flatten_at_end=True
     )
     chosen = []
+    method = backtest.sizing.hedge_method
     for cand in kept.iter_rows(named=True):
+        if method != "ols":
+            legs = pair_prices(train_prices, [cand["y"], cand["x"]])
+            refit = legs_hedge(legs, cand["y"], cand["x"], hedge="log", method=method)
+            cand = {**cand, "hedge_ratio": refit.hedge_ratio, "intercept": refit.intercept}
         table = run_sweep(
             train_prices, cand["y"], cand["x"], beta=cand["hedge_ratio"],
             alpha=cand["intercept"], settings=every_row, backtest=training,
@@ -614,7 +625,10 @@ def run_gate_comparison(
     for k, (a, b, c, d) in enumerate(bounds):
         train_end, test_start, test_end = dates[b - 1], dates[c], dates[d - 1]
         upto = legs.filter(pl.col("date") <= test_end)
-        fitted = formation_hedge(upto, y, x, formation=b - a, start=test_start, hedge=hedge)
+        fitted = formation_hedge(
+            upto, y, x, formation=b - a, start=test_start, hedge=hedge,
+            method=backtest.sizing.hedge_method,
+        )  # fmt: skip
         beta, alpha = fitted["beta"], fitted["alpha"]
         frame = wide.slice(a, d - a).with_columns(spread_expr(y, x, beta, alpha, hedge))
         frozen = fit_gate(frame.slice(0, b - a), gate)

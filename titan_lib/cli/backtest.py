@@ -46,6 +46,13 @@ def pair_command(
     fitted_through: Annotated[
         str | None, typer.Option(help="Last date the data behind --beta reached.")
     ] = None,
+    hedge_method: Annotated[
+        str,
+        typer.Option(
+            help="Estimator of the hedge fitted on the formation window: a name of "
+            "titan_lib.pairs.HEDGE_METHODS (ols, tls, ...)."
+        ),
+    ] = "ols",
     entry: Annotated[float, typer.Option(help="Entry |z|.")] = 2.0,
     exit: Annotated[float, typer.Option(help="Exit |z|.")] = 0.5,
     stop: Annotated[float, typer.Option(help="Stop |z| (inf: none).")] = math.inf,
@@ -61,12 +68,15 @@ def pair_command(
     as JSON."""
     from titan_lib.backtest import Costs, backtest_pair
     from titan_lib.data import load_prices
+    from titan_lib.pairs.hedge_ratios import check_hedge_method
 
+    check_hedge_method(hedge_method)
     costs = Costs(commission_bps=commission_bps, slippage_bps=slippage_bps, borrow_bps=borrow_bps)
     prices = load_prices([y, x], end=end, store=store)
     result = backtest_pair(
         prices, y, x, beta=beta, alpha=alpha, formation=formation,
-        fitted_through=fitted_through, entry=entry, exit=exit, stop=stop, window=window,
+        fitted_through=fitted_through, hedge_method=hedge_method,  # type: ignore[arg-type]
+        entry=entry, exit=exit, stop=stop, window=window,
         costs=costs, start=start, end=end, engine="numba",
     )  # fmt: skip
     report = {

@@ -373,10 +373,11 @@ def read_secret(name: str, environ: Mapping[str, str] | None = None) -> str | No
     if not parameter:
         return None
     import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
 
     try:
         response = boto3.client("ssm").get_parameter(Name=parameter, WithDecryption=True)
-    except Exception as exc:
+    except (BotoCoreError, ClientError) as exc:
         raise StoreError(
             f"could not read SSM parameter {parameter!r} (named by {name}_SSM): "
             f"{type(exc).__name__}",

@@ -37,11 +37,12 @@ def announce(event: Literal["published", "retired"], model_id: str) -> str | Non
     if not topic_arn:
         return None
     import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
 
     message = json.dumps({"event": event, "model_id": model_id}, sort_keys=True)
     try:
         response = boto3.client("sns").publish(TopicArn=topic_arn, Message=message)
-    except Exception as exc:
+    except (BotoCoreError, ClientError) as exc:
         raise StoreError(
             f"model {model_id} was {event}, but the event could not be sent to {topic_arn}: {exc}",
             {"model_id": model_id, "topic_arn": topic_arn},

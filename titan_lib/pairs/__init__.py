@@ -16,7 +16,10 @@ from titan_lib.pairs.engle_granger import (
 )
 from titan_lib.pairs.fdr import benjamini_hochberg
 from titan_lib.pairs.hedge_ratios import (
+    HEDGE_METHODS,
+    HedgeMethod,
     HedgeRatio,
+    fit_hedge_ratio,
     ols_hedge_ratio,
     rolling_ols_hedge_ratio,
     tls_hedge_ratio,
@@ -45,8 +48,10 @@ from titan_lib.pairs.spread_stats import (
 from titan_lib.pairs.stability import PairStability, pair_stability
 
 __all__ = [
+    "HEDGE_METHODS",
     "MIN_OBS",
     "EngleGrangerResult",
+    "HedgeMethod",
     "HedgeRatio",
     "JohansenResult",
     "PairStability",
@@ -59,6 +64,7 @@ __all__ = [
     "distance_screen",
     "engle_granger",
     "engle_granger_batch",
+    "fit_hedge_ratio",
     "half_life",
     "hurst_exponent",
     "johansen",

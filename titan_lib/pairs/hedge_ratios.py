@@ -8,12 +8,17 @@ are aligned one-dimensional series (numpy arrays, lists or polars Series).
 - :func:`tls_hedge_ratio`: total least squares (orthogonal regression), symmetric in y and x;
 - :func:`rolling_ols_hedge_ratio`: OLS over a trailing window, causal.
 
+The static methods a backtest can estimate its hedge with are :data:`HEDGE_METHODS`, named
+by :data:`HedgeMethod`; :func:`fit_hedge_ratio` dispatches on the name. A new static method
+is a function here, its name in both, and a test.
+
 The Kalman-filter ratio is in :mod:`titan_lib.pairs.kalman`.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -105,6 +110,37 @@ def tls_hedge_ratio(y: ArrayLike, x: ArrayLike) -> HedgeRatio:
     diff = syy - sxx
     beta = (diff + math.hypot(diff, 2.0 * sxy)) / (2.0 * sxy)
     return HedgeRatio(hedge_ratio=beta, intercept=my - beta * mx)
+
+
+HedgeMethod = Literal["ols", "tls"]
+"""Static hedge estimators a backtest can use: least squares of y on x, or total least
+squares."""
+
+HEDGE_METHODS: dict[str, Callable[[ArrayLike, ArrayLike], HedgeRatio]] = {
+    "ols": ols_hedge_ratio,
+    "tls": tls_hedge_ratio,
+}
+
+
+def fit_hedge_ratio(y: ArrayLike, x: ArrayLike, method: HedgeMethod = "ols") -> HedgeRatio:
+    """The static hedge of ``y`` on ``x`` estimated by ``method`` (see :data:`HEDGE_METHODS`).
+
+    Raises
+    ------
+    ParameterError
+        An unknown ``method``, naming the known ones.
+    """
+    check_hedge_method(method)
+    return HEDGE_METHODS[method](y, x)
+
+
+def check_hedge_method(method: object) -> None:
+    """Raise :class:`ParameterError` unless ``method`` names one of :data:`HEDGE_METHODS`."""
+    if method not in HEDGE_METHODS:
+        raise ParameterError(
+            f"hedge_method must be one of {', '.join(HEDGE_METHODS)}, got {method!r}",
+            {"parameter": "hedge_method"},
+        )
 
 
 @nb.njit(cache=True, nogil=True)
