@@ -21,6 +21,7 @@ from titan_lib.dashboards.serve import (
     JUPYTER_DATA,
     TEAM_POOL,
     TEMPLATE,
+    VOILA_APP,
     ServeOptions,
     voila_command,
     voila_environment,
@@ -85,7 +86,7 @@ def test_voila_runs_locally_with_stripped_sources_preheat_and_culling(tmp_path: 
         folder=tmp_path, store="/abs/store", dashboard="pair_explorer", port=9100, token="s3cret"
     )
     command = voila_command(options)
-    assert command[:4] == [sys.executable, "-m", "voila", str(tmp_path)]
+    assert command[:4] == [sys.executable, "-m", VOILA_APP, str(tmp_path)]
     for flag in (
         "--Voila.ip=127.0.0.1",
         "--port=9100",

@@ -1,5 +1,6 @@
-"""Addresses a visitor may type or follow: the server root, unknown dashboards, unknown
-pairs and models in the query string; the way home from every page; tab titles."""
+"""Addresses a visitor may type or follow: the server root, unknown dashboards and other
+unknown addresses, unknown pairs and models in the query string; the way home from every
+page; tab titles."""
 
 from __future__ import annotations
 
@@ -61,9 +62,23 @@ def test_root_unknown_pages_titles_and_the_way_home(
         page.wait_for_selector(READY)
         assert page.url == server.url("index")
 
-    response = page.goto(server.url("no_such_dashboard"))
-    assert response is not None and response.status == 404
-    assert "There is no such page" in page.inner_text("body")
+    unknown = (
+        server.url("no_such_dashboard"),
+        server.base + "/nope",
+        server.base + "/voila/render/live_signals",  # a dashboard without .ipynb
+        server.base + "/deep/unknown/path/page.html",
+    )
+    for address in unknown:  # the TITAN page, not tornado's bare 404 or Voila's 403
+        response = page.goto(address)
+        assert response is not None and response.status == 404, address
+        assert "There is no such page" in page.inner_text("body"), address
+        assert page.title() == "Page not found · TITAN dashboards", address
+        assert page.get_attribute("a.titan-home", "href") == "/voila/render/index.ipynb"
+    page.goto(server.base + "/voila/render/live_signals")
+    page.click("a.titan-suggestion")  # "Did you mean Live signals?"
+    page.wait_for_selector(READY)
+    assert page.url == server.url("live_signals")
+    page.goto(server.base + "/nope")
     page.click("a.titan-home")
     page.wait_for_selector(READY)
     assert page.url == server.url("index")

@@ -93,6 +93,12 @@ def _table_lines(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def _step_line(outcome: StepOutcome) -> str:
+    from titan_lib.runner.step_reuse import REUSE_REASON
+
+    if outcome.reused:
+        return (
+            f"  {outcome.status:<9} {outcome.name:<12} reused run {outcome.run_id} ({REUSE_REASON})"
+        )
     took = f"{outcome.duration_s:6.1f} s" if outcome.duration_s is not None else "        "
     run = outcome.run_id or "-"
     return f"  {outcome.status:<9} {outcome.name:<12} {took}  {run}"
@@ -276,9 +282,21 @@ def pipeline_command(
         typer.Option(help="Also copy HTML reports here. Default: $TITAN_ARTIFACTS/reports."),
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            "--fresh",
+            help="Run every step, also those unchanged since this pipeline's last run "
+            "(by default they reuse that run).",
+        ),
+    ] = False,
     store: Annotated[str | None, STORE_OPTION] = None,
 ) -> None:
-    """Run notebooks in order, passing outputs on; stop at the first failure."""
+    """Run notebooks in order, passing outputs on; stop at the first failure.
+
+    A step whose notebook, parameters and inputs are unchanged since this pipeline's last
+    run on the same, unchanged store reuses that run instead of executing again.
+    """
     from titan_lib.exceptions import RunFailedError
     from titan_lib.runner.pipeline import load_pipeline, run_pipeline
 
@@ -293,6 +311,7 @@ def pipeline_command(
         progress=progress,
         reports=reports,
         on_step=lambda outcome: typer.echo(_step_line(outcome)),
+        fresh=fresh,
     )
     artifacts = os.environ.get("TITAN_ARTIFACTS")
     copies = reports_dir or (Path(artifacts) / "reports" if artifacts else None)

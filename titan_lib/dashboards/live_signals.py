@@ -4,10 +4,19 @@ The table of signals has one row per served model (z-score, action, regime at th
 serving prices); the chart shows the chosen model's z-score with its bands over the
 serving history. Positions and P&L come from the order ledger. **Refresh** reads
 everything again and shows the time of the read.
+
+With a push endpoint (``titan dashboard --push-url``, ``TITAN_PUSH_URL``; the token from
+``TITAN_PUSH_TOKEN``) the page subscribes to every served model's ``signals:<model_id>``
+channel and to ``fills`` (:mod:`titan_lib.dashboards.live_feed`) and reads everything
+again when an event is pushed, without Refresh; a line says whether the page is live
+(connected, the last push) or not (no endpoint, disconnected and reconnecting).
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -21,6 +30,7 @@ from titan_lib.dashboards.layout import (
     control,
     empty_store_notice,
     escape,
+    format_value,
     guard_callback,
     guarded,
     html_table,
@@ -29,7 +39,19 @@ from titan_lib.dashboards.layout import (
     page,
 )
 from titan_lib.dashboards.live_data import LiveSnapshot, pair_name, read_snapshot, zscore_history
-from titan_lib.dashboards.request import PageRequest
+from titan_lib.dashboards.live_feed import (
+    PUSH_URL_ENV,
+    FeedStatus,
+    PushEvent,
+    PushFeed,
+    PushSettings,
+    clock,
+    kernel_loop,
+    run_in_kernel,
+    signal_channel,
+    stop_feed,
+)
+from titan_lib.dashboards.request import QUERY_ENV, PageRequest
 from titan_lib.plots.backtest import zscore_figure
 
 TITLE = DASHBOARDS["live_signals"].title
@@ -79,6 +101,124 @@ def freshness_html(snap: LiveSnapshot, today: date) -> str:
     )
 
 
+PUSH_COALESCE_SECONDS = 0.2
+"""Events pushed within this many seconds of each other (one per model after a price
+update) lead to one read of the store."""
+FEED_NAME = "live_signals"
+NO_PUSH_ENDPOINT = (
+    "no push endpoint configured (start the server with titan dashboard --push-url "
+    f"ws://HOST:PORT/ws, or set {PUSH_URL_ENV})"
+)
+NEEDS_KERNEL = "live updates need a Jupyter kernel (Voilà or JupyterLab)"
+
+
+def live_status_html(status: FeedStatus, last_push: str | None = None) -> str:
+    """The line saying whether the page updates by itself (``data-state`` is the
+    feed's state), with what was pushed last."""
+    head, said, rest = status.describe().partition(": ")
+    text = f"<b>{escape(head)}</b>: {escape(rest)}" if said else escape(head)
+    if status.live or last_push:
+        text += (
+            f" Last push at <b>{clock(status.last_push)} UTC</b>: {escape(last_push)}."
+            if last_push
+            else " No push yet: a signal is pushed when it changes (checked every 5 minutes)."
+        )
+    word = "titan-live-on" if status.live else "titan-live-off"
+    return f"<div class='titan-muted {word}' data-state='{status.state}'>{text}</div>"
+
+
+def visit_known() -> bool:
+    """Whether this page is built for a visitor: always, except in a preheated kernel
+    before the visit (Voilà sets the request's ``QUERY_STRING`` when it arrives)."""
+    return os.environ.get("VOILA_PREHEAT") != "True" or QUERY_ENV in os.environ
+
+
+def pushed_summary(event: PushEvent, models: dict[str, Any]) -> str:
+    """What an event says, in words: the model's pair, z-score, action and date for a
+    signal; the pair and target for a fill."""
+    data = event.data
+    request = data.get("request")
+    model_id = str(
+        data.get("model_id") or (request.get("model_id") if isinstance(request, dict) else "")
+    )
+    model = models.get(model_id)
+    name = pair_name(model) if model is not None else model_id[:12]
+    if event.event == "signal":
+        return (
+            f"{name} signal: z-score {format_value(data.get('zscore'), 'zscore')}, "
+            f"{data.get('action') or '-'}, as of {data.get('as_of') or '-'}"
+        )
+    if event.event == "fill":
+        return f"{name} order filled (target {data.get('target_position', '-')})"
+    return f"{event.event} on {event.channel}"
+
+
+def follow_pushes(
+    status_line: widgets.HTML,
+    chart: widgets.Output,
+    read: Callable[[], LiveSnapshot],
+    show: Callable[[LiveSnapshot], None],
+    current: Callable[[], LiveSnapshot],
+) -> None:
+    """Subscribe the page to pushed signals and fills when a push endpoint is set.
+
+    A pushed event leads to one read of the store (``read``, in a worker thread, events
+    that arrive together coalesced) whose snapshot is shown (``show``, on the kernel's
+    main thread; a failure shows in ``chart`` as a Refresh would). Without an endpoint,
+    or when it cannot be used, ``status_line`` says so and the page updates on Refresh.
+    """
+    from titan_lib.exceptions import TitanError
+
+    stop_feed(FEED_NAME)
+    try:
+        settings = PushSettings.from_env()
+    except TitanError as exc:
+        status_line.value = live_status_html(FeedStatus("off", detail=exc.message))
+        return
+    if settings is None:
+        status_line.value = live_status_html(FeedStatus("off", detail=NO_PUSH_ENDPOINT))
+        return
+    if not visit_known():
+        # a preheated kernel's page is built again for its visitor, who gets the feed
+        status_line.value = live_status_html(FeedStatus("connecting", url=settings.url))
+        return
+    if kernel_loop() is None:
+        status_line.value = live_status_html(FeedStatus("off", detail=NEEDS_KERNEL))
+        return
+    last: dict[str, Any] = {"summary": None, "reading": False, "task": None, "state": None}
+
+    def on_status(status: FeedStatus) -> None:
+        status_line.value = live_status_html(status, last["summary"])
+        if status.live and last["state"] not in (None, "live"):
+            read_soon()  # back after a gap: what was pushed meanwhile is in the store
+        if status.live or last["state"] is not None:
+            last["state"] = status.state
+
+    def read_soon() -> None:
+        if not last["reading"]:
+            last["reading"] = True
+            last["task"] = asyncio.ensure_future(read_again())
+
+    async def read_again() -> None:
+        await asyncio.sleep(PUSH_COALESCE_SECONDS)
+        last["reading"] = False
+        reading = asyncio.get_running_loop().run_in_executor(None, read)
+        await asyncio.wait([reading])
+        guard_callback(chart, lambda: show(reading.result()))
+        feed.want(signal_channel(m) for m in current().models)
+
+    def on_event(event: PushEvent) -> None:
+        last["summary"] = pushed_summary(event, current().models)
+        on_status(feed.status)
+        if event.event in ("signal", "fill"):
+            read_soon()
+
+    feed = PushFeed(settings, on_event=on_event, on_status=on_status)
+    feed.want([*(signal_channel(m) for m in current().models), "fills"])
+    if not run_in_kernel(FEED_NAME, feed):
+        status_line.value = live_status_html(FeedStatus("off", detail=NEEDS_KERNEL))
+
+
 def prepare() -> None:
     """Load and compile what the first view needs (run by preheated kernels before a
     visitor arrives): plotly's JSON path and the vectorised signal rules."""
@@ -113,6 +253,7 @@ def _build(request: PageRequest) -> widgets.Widget:
     store = open_store(request.store)
     snapshot = read_snapshot(store)
     if not snapshot.models:
+        stop_feed(FEED_NAME)
         body = widgets.VBox([empty_store_notice("published models", store.uri)])
         return mark_ready(page(TITLE, SUBTITLE, [], body))
 
@@ -123,6 +264,8 @@ def _build(request: PageRequest) -> widgets.Widget:
     )
     status = widgets.HTML()
     status.add_class("titan-updated")
+    live = widgets.HTML()
+    live.add_class("titan-live-status")
     signals = widgets.HTML()
     signals.add_class("titan-signals")
     positions = widgets.HTML()
@@ -180,6 +323,7 @@ def _build(request: PageRequest) -> widgets.Widget:
         guard_callback(chart, lambda: show(read_snapshot(store)))
 
     show(snapshot)
+    follow_pushes(live, chart, lambda: read_snapshot(store), show, lambda: state["snapshot"])
     messages: list[widgets.Widget] = []
     if request.model and not any(i.startswith(request.model) for i in snapshot.models):
         messages.append(
@@ -194,6 +338,7 @@ def _build(request: PageRequest) -> widgets.Widget:
         [
             *messages,
             status,
+            live,
             widgets.HTML("<h3 style='margin:10px 0 4px 0'>Current signals</h3>"),
             signals,
             widgets.HTML(SIGNALS_LEGEND),

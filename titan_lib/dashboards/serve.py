@@ -14,7 +14,9 @@ dashboards folder:
 - idle kernels culled: a kernel without a connected page for ``cull_idle_timeout``
   seconds is shut down, checked every ``cull_interval`` seconds (pooled kernels are kept);
 - the port is chosen before Voilà starts (:func:`choose_port`) and Voilà never moves to
-  another one by itself, so the URL printed is the URL served.
+  another one by itself, so the URL printed is the URL served;
+- an address that is no dashboard gets the template's page-not-found page with status 404
+  (:mod:`titan_lib.dashboards.voila_app`).
 
 Standard library only.
 """
@@ -30,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from titan_lib.dashboards.catalog import DASHBOARDS, DEFAULT_HOST, DEFAULT_PORT, get_dashboard
+from titan_lib.dashboards.live_feed import PUSH_URL_ENV, check_push_url
 from titan_lib.dashboards.plotly_bundle import bundle_files
 from titan_lib.exceptions import ConflictError, ParameterError
 
@@ -46,6 +49,8 @@ PORT_TRIES = 20
 """Ports tried after the default one is busy (8866, 8867, ...)."""
 IDENTITY_PROVIDER = "titan_lib.dashboards.login.TitanIdentityProvider"
 """Sign-in with a TITAN page instead of Jupyter's (token-protected servers)."""
+VOILA_APP = "titan_lib.dashboards.voila_app"
+"""The module ``python -m`` runs: Voilà with TITAN's page-not-found routes."""
 UNUSED_EXTENSIONS = ("anywidget", "jupyterlab-plotly", "jupyterlab_pygments")
 """Front-end extensions the dashboards never use: not loaded, so pages start faster (charts
 are drawn by the template's partial plotly.js bundle)."""
@@ -64,6 +69,9 @@ class ServeOptions:
     ledger
         Order ledger URI for the live-signals dashboard; ``None`` uses the default
         (``ledger.sqlite`` in a local store).
+    push_url
+        WebSocket API the live-signals page subscribes to (``TITAN_PUSH_URL`` in the
+        kernels; the token stays in ``TITAN_PUSH_TOKEN``); ``None``: no push.
     dashboard
         Preheat only this dashboard; ``None`` preheats all of them.
     port
@@ -88,6 +96,7 @@ class ServeOptions:
     folder: Path
     store: str
     ledger: str | None = None
+    push_url: str | None = None
     dashboard: str | None = None
     port: int = DEFAULT_PORT
     host: str = DEFAULT_HOST
@@ -113,6 +122,8 @@ class ServeOptions:
             raise ParameterError("--token must not be empty")
         if self.dashboard is not None:
             get_dashboard(self.dashboard)
+        if self.push_url is not None:
+            check_push_url(self.push_url)
 
 
 def port_is_free(port: int, host: str = DEFAULT_HOST) -> bool:
@@ -156,12 +167,12 @@ def choose_port(port: int, *, explicit: bool, host: str = DEFAULT_HOST) -> int:
 
 
 def voila_command(options: ServeOptions) -> list[str]:
-    """The ``python -m voila`` command line for ``options``."""
+    """The command line running Voilà (:data:`VOILA_APP`) for ``options``."""
     others = [d.notebook for d in DASHBOARDS.values() if options.dashboard not in (None, d.name)]
     command = [
         sys.executable,
         "-m",
-        "voila",
+        VOILA_APP,
         str(options.folder),
         "--no-browser",
         f"--Voila.ip={options.host}",
@@ -195,6 +206,8 @@ def voila_environment(options: ServeOptions, base: dict[str, str] | None = None)
     env[STORE_ENV] = options.store
     if options.ledger is not None:
         env[LEDGER_ENV] = options.ledger
+    if options.push_url is not None:
+        env[PUSH_URL_ENV] = options.push_url
     paths = [str(JUPYTER_DATA), *filter(None, env.get("JUPYTER_PATH", "").split(os.pathsep))]
     env["JUPYTER_PATH"] = os.pathsep.join(dict.fromkeys(paths))
     return env

@@ -19,10 +19,20 @@ kernel starts. The pipeline stops at the first failed step; the runs that finish
 their records, and the failed step has a record too (also when it could not start, e.g.
 an input missing from an earlier step's results). The pipeline's own
 record is ``pipelines/<pipeline_id>/pipeline.json`` (create-only).
+
+A repeated run reuses what has not changed: a step whose fingerprint (notebook, resolved
+parameters, the earlier runs and local files it reads, the ``titan_lib`` code; see
+:mod:`titan_lib.runner.step_reuse`) matches its succeeded run in the previous run of the
+same pipeline, with the store exactly as that run left it, is not executed again: its
+outcome names the previous run (``reused``), whose record and results the later steps and
+the dashboards read as before. Once a step executes, every later step executes too; a
+failed run is never reused; ``fresh=True`` (``titan pipeline --fresh``) executes every
+step.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -38,9 +48,17 @@ from titan_lib.runner.parameter_files import (
     resolve_notebook,
 )
 from titan_lib.runner.parameters import NotebookParameter, inspect_parameters, validate_parameters
-from titan_lib.runner.record import REPORT_FILE, RunRecord, new_run_id, run_key, utc_now
-from titan_lib.runner.report import record_location
+from titan_lib.runner.record import (
+    REPORT_FILE,
+    RunRecord,
+    new_run_id,
+    read_record,
+    run_key,
+    utc_now,
+)
+from titan_lib.runner.report import export_report, record_location
 from titan_lib.runner.results import load_results
+from titan_lib.runner.step_reuse import library_fingerprint, step_fingerprint, store_state
 from titan_lib.stores.objects import ObjectStore, dumps_json
 
 PIPELINES_PREFIX = "pipelines"
@@ -72,7 +90,12 @@ class Pipeline:
 
 @dataclass
 class StepOutcome:
-    """What happened to one step."""
+    """What happened to one step.
+
+    ``reused``: the step was not executed; ``run_id`` is its unchanged succeeded run from
+    an earlier pipeline run. ``fingerprint``: what the run depended on
+    (:func:`~titan_lib.runner.step_reuse.step_fingerprint`), ``None`` when not known.
+    """
 
     name: str
     notebook: str
@@ -82,6 +105,8 @@ class StepOutcome:
     error: str | None = None
     summary: dict[str, Any] = field(default_factory=dict)
     report: str | None = None
+    reused: bool = False
+    fingerprint: str | None = None
 
 
 @dataclass
@@ -97,6 +122,8 @@ class PipelineResult:
     duration_s: float
     steps: list[StepOutcome]
     record: str
+    store_state: str | None = None
+    """:func:`~titan_lib.runner.step_reuse.store_state` when the pipeline ended."""
 
     @property
     def failed_step(self) -> StepOutcome | None:
@@ -222,6 +249,7 @@ def run_pipeline(
     progress: bool = True,
     reports: bool = True,
     on_step: Any = None,
+    fresh: bool = False,
 ) -> PipelineResult:
     """Run a pipeline's steps in order, passing outputs on; stop at the first failure.
 
@@ -237,6 +265,9 @@ def run_pipeline(
         Render each step's HTML report (code hidden) into its record.
     on_step
         Called with each :class:`StepOutcome` as it finishes (progress reporting).
+    fresh
+        Execute every step, also those the previous run of this pipeline left unchanged
+        (by default they reuse their runs; see the module's description).
 
     Returns
     -------
@@ -257,11 +288,15 @@ def run_pipeline(
     run_ids: dict[str, str] = {}
     outcomes: list[StepOutcome] = []
     failed = False
+    context = _StepContext(opened, uri, pipeline_id, progress, reports, library_fingerprint())
+    previous = None if fresh else _reusable_steps(opened, pipeline.name)
     for step in pipeline.steps:
         if failed:
             outcomes.append(StepOutcome(step.name, step.notebook.stem, "not run"))
             continue
-        outcome = _run_step(step, run_ids, opened, uri, pipeline_id, progress, reports)
+        outcome = _run_step(step, run_ids, context, previous)
+        if not outcome.reused:
+            previous = None  # what it wrote may change what any later step reads
         if outcome.run_id is not None and outcome.status == "succeeded":
             run_ids[step.name] = outcome.run_id
         failed = outcome.status == "failed"
@@ -279,21 +314,91 @@ def run_pipeline(
         duration_s=round(time.perf_counter() - clock, 3),
         steps=outcomes,
         record=record_location(opened, key),
+        store_state=store_state(opened),
     )
     if not opened.put_if_absent(key, dumps_json(result.to_dict())):
         raise ConflictError(f"pipeline record {pipeline_id} already exists", {"id": pipeline_id})
     return result
 
 
+@dataclass(frozen=True)
+class _StepContext:
+    """What every step of one pipeline run shares."""
+
+    store: ObjectStore
+    uri: str
+    pipeline_id: str
+    progress: bool
+    reports: bool
+    library: str
+
+
+def _reusable_steps(store: ObjectStore, name: str) -> dict[str, dict[str, Any]] | None:
+    """The steps of the newest earlier run of pipeline ``name``, by step name, when the
+    store is exactly as that run left it; else ``None`` (nothing can be reused)."""
+    keys = [k for k in store.list(PIPELINES_PREFIX) if k.endswith(f"/{PIPELINE_FILE}")]
+    for key in sorted(keys, reverse=True):
+        try:
+            doc = json.loads(store.read_bytes(key))
+        except (NotFoundError, ValueError):
+            continue
+        if doc.get("name") != name:
+            continue
+        if not doc.get("store_state") or doc["store_state"] != store_state(store):
+            return None
+        return {str(s.get("name")): s for s in doc.get("steps", []) if isinstance(s, dict)}
+    return None
+
+
+def _summary(store: ObjectStore, run_id: str) -> dict[str, Any]:
+    try:
+        return load_results(run_id, store).summary
+    except NotFoundError:  # a notebook without a sidecar has no summary
+        return {}
+
+
+def _reuse(
+    step: PipelineStep,
+    fingerprint: str | None,
+    previous: dict[str, dict[str, Any]] | None,
+    context: _StepContext,
+) -> StepOutcome | None:
+    """The outcome of reusing the step's previous run, when it may be reused."""
+    before = (previous or {}).get(step.name)
+    if fingerprint is None or before is None or before.get("fingerprint") != fingerprint:
+        return None
+    if before.get("status") != "succeeded" or not before.get("run_id"):
+        return None
+    try:
+        record = read_record(context.store, str(before["run_id"]))
+    except NotFoundError:
+        return None
+    if not record.succeeded or record.notebook != step.notebook.stem:
+        return None
+    outcome = StepOutcome(
+        step.name,
+        step.notebook.stem,
+        "succeeded",
+        run_id=record.run_id,
+        summary=_summary(context.store, record.run_id),
+        reused=True,
+        fingerprint=fingerprint,
+    )
+    report = run_key(record.run_id, REPORT_FILE)
+    if context.store.exists(report):
+        outcome.report = record_location(context.store, report)
+    elif context.reports:  # the earlier run was made without reports
+        outcome.report = export_report(context.store, record.run_id)
+    return outcome
+
+
 def _run_step(
     step: PipelineStep,
     run_ids: dict[str, str],
-    store: ObjectStore,
-    uri: str,
-    pipeline_id: str,
-    progress: bool,
-    reports: bool,
+    context: _StepContext,
+    previous: dict[str, dict[str, Any]] | None,
 ) -> StepOutcome:
+    store = context.store
     try:
         values = {**step.parameters, **resolve_inputs(step, run_ids, store)}
     except TitanError as exc:  # an input missing from a sidecar
@@ -302,22 +407,34 @@ def _run_step(
             step.notebook.stem,
             step.parameters,
             f"step {step.name} did not start: {exc.message}",
-            parent_id=pipeline_id,
+            parent_id=context.pipeline_id,
             step=step.name,
             ename=type(exc).__name__,
         )
         return StepOutcome(
             step.name, step.notebook.stem, "failed", run_id=failed.run_id, error=exc.message
         )
+    sources = {ref.split(".", 1)[0] for ref in step.inputs.values()}
+    fingerprint = step_fingerprint(
+        step.notebook,
+        values,
+        {source: run_ids[source] for source in sorted(sources)},
+        declared=step.declared,
+        library=context.library,
+        store=context.uri,
+    )
+    reused = _reuse(step, fingerprint, previous, context)
+    if reused is not None:
+        return reused
     try:
         record: RunRecord = run_notebook(
             step.notebook,
             values,
-            store=uri,
-            parent_id=pipeline_id,
+            store=context.uri,
+            parent_id=context.pipeline_id,
             step=step.name,
-            progress=progress,
-            report=reports,
+            progress=context.progress,
+            report=context.reports,
             check=False,
             declared=step.declared,
             progress_label=f"{step.name:<12}",
@@ -329,6 +446,7 @@ def _run_step(
             "failed",
             run_id=exc.details.get("run_id"),
             error=exc.message,
+            fingerprint=fingerprint,
         )
     outcome = StepOutcome(
         step.name,
@@ -337,12 +455,10 @@ def _run_step(
         run_id=record.run_id,
         duration_s=record.duration_s,
         error=record.error.message if record.error else None,
+        fingerprint=fingerprint,
     )
     if record.succeeded:
-        try:
-            outcome.summary = load_results(record.run_id, store).summary
-        except NotFoundError:  # a notebook without a sidecar has no summary
-            outcome.summary = {}
+        outcome.summary = _summary(store, record.run_id)
     if REPORT_FILE in record.files:
         outcome.report = record_location(store, run_key(record.run_id, REPORT_FILE))
     return outcome
