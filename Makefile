@@ -52,10 +52,20 @@ chromium:
 		exit 1; \
 	fi
 
+PYTEST_PARALLEL := --numprocesses=auto --maxprocesses=4 --dist=loadgroup
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: $(STAMP) chromium lint
-	$(BIN)/pytest --numprocesses=auto --maxprocesses=4 --dist=loadgroup
+# mypy runs beside pytest (it needs a core for about 20-50 s; pytest's workers start their
+# services meanwhile); both must pass, and mypy's report is printed after the tests.
+test: $(STAMP) chromium
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	@mkdir -p .cache
+	@$(BIN)/mypy > .cache/mypy.out 2>&1 & mypy_pid=$$!; \
+	status=0; $(BIN)/pytest $(PYTEST_PARALLEL) || status=$$?; \
+	echo "==> mypy"; if ! wait $$mypy_pid; then status=1; fi; cat .cache/mypy.out; \
+	exit $$status
