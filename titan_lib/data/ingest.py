@@ -18,13 +18,14 @@ from titan_lib.data.price_store import (
     Manifest,
     SymbolEntry,
     data_key,
+    read_entries,
     read_manifest,
     read_symbol,
-    tail_document,
+    tail_documents,
     tail_is_current,
     to_parquet_bytes,
 )
-from titan_lib.data.schema import PRICE_SCHEMA
+from titan_lib.data.schema import PRICE_SCHEMA, in_stored_order, with_sorted_key
 from titan_lib.data.serving_documents import publish_price_documents
 from titan_lib.data.sources import expand_sources, read_table
 from titan_lib.data.validate import ValidatedTable, validate_table
@@ -55,6 +56,10 @@ class IngestReport:
     manifest_version: int
     elapsed_s: float
     notes: list[str] = field(default_factory=list)
+    phases: dict[str, float] = field(default_factory=dict)
+    """Seconds spent in each phase: ``read`` and ``validate`` (the files), ``data`` (merge,
+    data files and the manifest swap), ``tails`` and ``documents`` (serving documents)
+    and ``summary``."""
 
     @property
     def rows_added(self) -> int:
@@ -107,45 +112,53 @@ def _combine(tables: list[ValidatedTable]) -> pl.DataFrame:
 
 
 def _gap_summary(batch: pl.DataFrame) -> pl.DataFrame:
-    calendar = batch.select(pl.col("date").unique().sort()).get_column("date")
-    first_day = calendar[0]
+    calendar = batch.get_column("date").unique().sort()
     spans = batch.group_by("symbol").agg(
         pl.len().alias("rows_in"),
         pl.col("date").min().alias("span_start"),
         pl.col("date").max().alias("span_end"),
     )
-    cal = pl.DataFrame({"date": calendar})
-    in_span = (
-        spans.join(cal, how="cross")
-        .filter((pl.col("date") >= pl.col("span_start")) & (pl.col("date") <= pl.col("span_end")))
-        .group_by("symbol")
-        .agg(pl.len().alias("calendar_days"))
-    )
-    return (
-        spans.join(in_span, on="symbol")
-        .with_columns(
-            (pl.col("calendar_days") - pl.col("rows_in")).alias("gaps"),
-            (pl.col("span_start") > first_day).alias("late_start"),
+    # dates of the batch calendar inside each symbol's span, by binary search
+    inside = calendar.search_sorted(spans.get_column("span_end"), side="right").cast(
+        pl.Int64
+    ) - calendar.search_sorted(spans.get_column("span_start"), side="left").cast(pl.Int64)
+    return spans.with_columns(
+        (inside - pl.col("rows_in")).alias("gaps"),
+        (pl.col("span_start") > calendar[0]).alias("late_start"),
+    ).select("symbol", "rows_in", "gaps", "late_start")
+
+
+def _merge(existing: pl.DataFrame | None, batch: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """New rows replace stored rows of the same symbol and date.
+
+    ``existing`` holds the stored rows of the batch's symbols that are stored already.
+    Returns the merged rows of every symbol of the batch (sorted by symbol and date) and,
+    per symbol, the rows ``added`` (new dates) and ``revised`` (a stored date whose values
+    change).
+    """
+    if existing is None or existing.height == 0:
+        counts = batch.group_by("symbol").agg(
+            pl.len().alias("added"), pl.lit(0, pl.UInt32).alias("revised")
         )
-        .select("symbol", "rows_in", "gaps", "late_start")
+        return in_stored_order(batch), counts
+    fields = ("close", "open", "high", "low", "volume")
+    # keys in the batch's symbol order (the stored symbols are a subset of the batch's);
+    # both sides are sorted by key, so the joins below merge instead of hashing
+    names = batch.get_column("symbol").unique()
+    incoming = with_sorted_key(batch, names)
+    stored = with_sorted_key(existing, names)
+    old = stored.select("_key", *[pl.col(n).alias(f"{n}_old") for n in fields])
+    joined = incoming.join(old, on="_key", how="left")
+    same = pl.all_horizontal([pl.col(n).eq_missing(pl.col(f"{n}_old")) for n in fields])
+    counts = joined.group_by("symbol").agg(
+        pl.col("close_old").is_null().sum().alias("added"),
+        (pl.col("close_old").is_not_null() & ~same).sum().alias("revised"),
     )
-
-
-def _merge(existing: pl.DataFrame | None, incoming: pl.DataFrame) -> tuple[pl.DataFrame, int, int]:
-    """New rows replace stored rows on the same dates. Returns (merged, added, revised)."""
-    if existing is None:
-        return incoming, incoming.height, 0
-    joined = incoming.join(existing, on="date", how="left", suffix="_old")
-    added = int(joined.get_column("close_old").is_null().sum())
-    same = pl.lit(True)
-    for name in ("close", "open", "high", "low", "volume"):
-        same = same & pl.col(name).eq_missing(pl.col(f"{name}_old"))
-    revised = int(joined.filter(pl.col("close_old").is_not_null() & ~same).height)
-    if added == 0 and revised == 0:
-        return existing, 0, 0
-    kept = existing.join(incoming.select("date"), on="date", how="anti")
-    merged = pl.concat([kept, incoming]).sort("date")
-    return merged, added, revised
+    replaced = incoming.select("_key", pl.lit(True).alias("_replaced"))
+    kept = stored.join(replaced, on="_key", how="left").filter(pl.col("_replaced").is_null())
+    columns = [*existing.columns, "_key"]
+    merged = kept.select(columns).merge_sorted(incoming.select(columns), key="_key")
+    return merged.drop("_key"), counts
 
 
 WRITE_THREADS = 8
@@ -157,13 +170,18 @@ def _write_all(store: ObjectStore, items: list[tuple[str, bytes]]) -> None:
         list(pool.map(lambda item: store.write_bytes(*item), items))
 
 
-def commit_prices(store: ObjectStore, batch: pl.DataFrame) -> tuple[Manifest, pl.DataFrame]:
+def commit_prices(
+    store: ObjectStore, batch: pl.DataFrame, phases: dict[str, float] | None = None
+) -> tuple[Manifest, pl.DataFrame]:
     """Merge a validated long batch into the store and swap the manifest.
 
     Data files are written first; the manifest swap (compare-and-swap) is the commit. On any
     failure before the commit, the files this call created are removed again, so the store
     is left byte-for-byte as it was. Serving tails are refreshed after the commit.
+    ``phases`` (when given) receives the seconds of ``data``, ``tails`` and ``documents``.
     """
+    phases = {} if phases is None else phases
+    started = time.perf_counter()
     manifest = read_manifest(store)
     entries = dict(manifest.symbols)
     created: list[str] = []
@@ -171,15 +189,17 @@ def commit_prices(store: ObjectStore, batch: pl.DataFrame) -> tuple[Manifest, pl
     changed_frames: dict[str, pl.DataFrame] = {}
     pending: list[tuple[str, bytes]] = []
     try:
-        for (symbol,), incoming in (
-            batch.sort("symbol", "date")
-            .partition_by("symbol", as_dict=True, maintain_order=True)
-            .items()
-        ):
+        symbols = batch.get_column("symbol").unique().to_list()
+        stored = [entries[s] for s in sorted(symbols) if s in entries]
+        existing = read_entries(store, stored) if stored else None
+        merged_rows, counts = _merge(existing, batch)
+        changes = {s: (int(a), int(r)) for s, a, r in counts.iter_rows()}
+        for (symbol,), merged in merged_rows.partition_by(
+            "symbol", as_dict=True, maintain_order=True
+        ).items():
             symbol = str(symbol)
             old = entries.get(symbol)
-            existing = read_symbol(store, old) if old is not None else None
-            merged, added, revised = _merge(existing, incoming)
+            added, revised = changes[symbol]
             dates = merged.get_column("date")
             first, last = dates[0], dates[-1]
             stats.append(
@@ -230,8 +250,13 @@ def commit_prices(store: ObjectStore, batch: pl.DataFrame) -> tuple[Manifest, pl
         if entries[symbol].key != old.key:
             with contextlib.suppress(Exception):
                 store.delete(old.key)
+    phases["data"] = time.perf_counter() - started
+    started = time.perf_counter()
     refresh_tails(store, new_manifest, changed_frames)
+    phases["tails"] = time.perf_counter() - started
+    started = time.perf_counter()
     publish_price_documents(store, new_manifest, changed_frames)
+    phases["documents"] = time.perf_counter() - started
     return new_manifest, pl.DataFrame(stats)
 
 
@@ -244,13 +269,8 @@ def refresh_tails(
     for symbol, entry in manifest.symbols.items():
         if symbol not in frames and not tail_is_current(store, symbol, entry):
             frames[symbol] = read_symbol(store, entry)
-    _write_all(
-        store,
-        [
-            (price_tail_key(s), tail_document(s, f, manifest.symbols[s].sha256))
-            for s, f in frames.items()
-        ],
-    )
+    tails = tail_documents(frames, {s: manifest.symbols[s].sha256 for s in frames})
+    _write_all(store, [(price_tail_key(s), body) for s, body in tails.items()])
     return sorted(frames)
 
 
@@ -293,17 +313,31 @@ def ingest(sources: SourceArg, store: str | None = None) -> IngestReport:
         (and date) and the column or symbol.
     """
     uris = expand_sources(sources)
-    tables = [validate_table(read_table(uri)) for uri in uris]
-    return _ingest_tables(tables, store, uris)
+    phases = {"read": 0.0, "validate": 0.0}
+    tables = []
+    for uri in uris:
+        started = time.perf_counter()
+        raw = read_table(uri)
+        phases["read"] += time.perf_counter() - started
+        started = time.perf_counter()
+        tables.append(validate_table(raw))
+        phases["validate"] += time.perf_counter() - started
+        del raw  # the text of a file is not needed once it is validated
+    return _ingest_tables(tables, store, uris, phases)
 
 
 def _ingest_tables(
-    tables: list[ValidatedTable], store: str | None, uris: list[str]
+    tables: list[ValidatedTable],
+    store: str | None,
+    uris: list[str],
+    phases: dict[str, float] | None = None,
 ) -> IngestReport:
+    phases = dict(phases or {})
     started = time.perf_counter()
     batch = _combine(tables)
     target = open_store(store)
-    manifest, stats = commit_prices(target, batch)
+    manifest, stats = commit_prices(target, batch, phases)
+    summary_started = time.perf_counter()
     summary = (
         stats.join(_gap_summary(batch), on="symbol")
         .select(
@@ -327,4 +361,5 @@ def _ingest_tables(
         empty_cells=sum(t.empty_cells for t in tables),
         manifest_version=manifest.version,
         elapsed_s=time.perf_counter() - started,
+        phases={**phases, "summary": time.perf_counter() - summary_started},
     )

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -25,6 +25,7 @@ import polars as pl
 
 from titan_lib.config import store_option
 from titan_lib.core.prices import PRICE_TAIL_LENGTH, PRICE_TAIL_SCHEMA_VERSION, price_tail_key
+from titan_lib.data.json_columns import json_arrays, json_object, stack_symbols
 from titan_lib.data.schema import PRICE_SCHEMA
 from titan_lib.exceptions import DataValidationError, NotFoundError, SchemaVersionError
 from titan_lib.stores.objects import ObjectStore, dumps_json
@@ -66,9 +67,19 @@ class Manifest:
 
 def read_manifest(store: ObjectStore) -> Manifest:
     """Read the manifest; an empty store gives an empty manifest (version 0)."""
-    found = store.read_versioned(MANIFEST_KEY)
+    found = _manifest_document(store)
     if found is None:
         return Manifest(version=0, symbols={}, updated_at=None, token=None)
+    doc, token = found
+    symbols = {s: SymbolEntry(**e) for s, e in doc["symbols"].items()}
+    return Manifest(doc["version"], symbols, doc.get("updated_at"), token)
+
+
+def _manifest_document(store: ObjectStore) -> tuple[dict[str, Any], str] | None:
+    """The parsed manifest and its version token; ``None`` in an empty store."""
+    found = store.read_versioned(MANIFEST_KEY)
+    if found is None:
+        return None
     data, token = found
     try:
         doc = json.loads(data)
@@ -79,8 +90,7 @@ def read_manifest(store: ObjectStore) -> Manifest:
             f"{store.uri}/{MANIFEST_KEY} has schema_version {doc.get('schema_version')!r}; "
             f"this code reads {MANIFEST_SCHEMA_VERSION}"
         )
-    symbols = {s: SymbolEntry(**e) for s, e in doc["symbols"].items()}
-    return Manifest(doc["version"], symbols, doc.get("updated_at"), token)
+    return doc, token
 
 
 def to_parquet_bytes(frame: pl.DataFrame) -> bytes:
@@ -104,20 +114,29 @@ def read_symbol(store: ObjectStore, entry: SymbolEntry) -> pl.DataFrame:
     return pl.read_parquet(io.BytesIO(store.read_bytes(entry.key)))
 
 
-def tail_document(symbol: str, frame: pl.DataFrame, sha256: str) -> bytes:
-    """The serving tail of ``frame`` (one symbol, sorted by date)."""
-    tail = frame.tail(PRICE_TAIL_LENGTH)
-    return dumps_json(
-        {
-            "schema_version": PRICE_TAIL_SCHEMA_VERSION,
-            "symbol": symbol,
-            "dates": tail.get_column("date").cast(pl.String).to_list(),
-            "close": tail.get_column("close").to_list(),
-            "data_sha256": sha256,
-            "updated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        },
-        pretty=False,
+def tail_documents(
+    frames: Mapping[str, pl.DataFrame], sha256: Mapping[str, str]
+) -> dict[str, bytes]:
+    """The serving tails of symbols' prices (each frame sorted by date), by symbol: the last
+    :data:`~titan_lib.core.prices.PRICE_TAIL_LENGTH` dates and closes, compact JSON."""
+    if not frames:
+        return {}
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    tails = stack_symbols(
+        {s: f.tail(PRICE_TAIL_LENGTH) for s, f in frames.items()}, ["date", "close"]
     )
+    return {
+        row["symbol"]: json_object(
+            {"dates": row["date"], "close": row["close"]},
+            {
+                "schema_version": PRICE_TAIL_SCHEMA_VERSION,
+                "symbol": row["symbol"],
+                "data_sha256": sha256[row["symbol"]],
+                "updated_at": stamp,
+            },
+        )
+        for row in json_arrays(tails, ["close"]).iter_rows(named=True)
+    }
 
 
 def tail_is_current(store: ObjectStore, symbol: str, entry: SymbolEntry) -> bool:
@@ -172,13 +191,28 @@ def load_from_store(
     end: date | None,
 ) -> pl.DataFrame:
     """Read the named symbols (all when ``None``) between ``start`` and ``end`` inclusive."""
-    manifest = read_manifest(store)
-    wanted = sorted(manifest.symbols) if symbols is None else list(dict.fromkeys(symbols))
-    unknown = [s for s in wanted if s not in manifest.symbols]
+    found = _manifest_document(store)
+    # entries are built for the wanted symbols only: a query of two symbols of thousands
+    stored: dict[str, dict[str, Any]] = {} if found is None else found[0]["symbols"]
+    wanted = sorted(stored) if symbols is None else list(dict.fromkeys(symbols))
+    unknown = [s for s in wanted if s not in stored]
     if unknown or not wanted:
-        raise unknown_symbols_error(store, unknown or ["(any)"], manifest)
+        raise unknown_symbols_error(store, unknown or ["(any)"], read_manifest(store))
     # symbols in name order, each file already in date order: no sort needed afterwards
-    entries = [manifest.symbols[s] for s in sorted(wanted)]
+    return read_entries(store, [SymbolEntry(**stored[s]) for s in sorted(wanted)], start, end)
+
+
+def read_entries(
+    store: ObjectStore,
+    entries: Sequence[SymbolEntry],
+    start: date | None = None,
+    end: date | None = None,
+) -> pl.DataFrame:
+    """The stored rows of the data files of ``entries``, one file after another in the
+    order given (each in date order), between ``start`` and ``end`` inclusive.
+
+    Local files are read by one multi-file scan; remote ones one by one.
+    """
     paths = [store.local_path(e.key) for e in entries]
     if all(p is not None for p in paths):
         lazy = pl.scan_parquet([str(p) for p in paths])

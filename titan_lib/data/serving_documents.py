@@ -42,6 +42,7 @@ from titan_lib.core.serving.research_documents import (
     run_document_key,
     scan_document_key,
 )
+from titan_lib.data.json_columns import json_arrays, json_object, stack_symbols
 from titan_lib.data.price_store import Manifest, read_manifest, read_symbol
 from titan_lib.exceptions import ConflictError, NotFoundError
 from titan_lib.stores.objects import ObjectStore, dumps_json, read_json
@@ -102,36 +103,56 @@ def _update_index(
 # -- prices -------------------------------------------------------------------------------
 
 
-def price_document(symbol: str, frame: pl.DataFrame, sha256: str) -> dict[str, Any]:
-    """The price document of one symbol's stored prices (sorted by date)."""
-    fields = ["close"] + [
-        f
-        for f in PRICE_FIELDS
-        if f in frame.columns and frame.get_column(f).null_count() < frame.height
-    ]
-    doc: dict[str, Any] = {
-        "schema_version": RESEARCH_SCHEMA_VERSION,
-        "symbol": symbol,
-        "fields": fields,
-        "date": frame.get_column("date").cast(pl.String).to_list(),
-        "data_sha256": sha256,
-        "updated_at": _now(),
-    }
-    for name in fields:
-        column = frame.get_column(name)
-        doc[name] = (column.fill_nan(None) if column.dtype.is_float() else column).to_list()
-    return doc
+DOCUMENTS_PER_BATCH = 500
+"""Symbols whose price documents are encoded together (bounds the memory of the text)."""
 
 
-def _symbol_entry(doc: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "symbol": doc["symbol"],
-        "first_date": doc["date"][0],
-        "last_date": doc["date"][-1],
-        "last_close": doc["close"][-1],
-        "rows": len(doc["date"]),
-        "data_sha256": doc["data_sha256"],
-    }
+def price_documents(
+    frames: Mapping[str, pl.DataFrame], sha256: Mapping[str, str]
+) -> dict[str, tuple[bytes, dict[str, Any]]]:
+    """The price documents of symbols' stored prices (each frame sorted by date) and their
+    entries in the symbols index, by symbol.
+
+    A document holds ``date`` and one list per served field: ``close`` and each of
+    :data:`PRICE_FIELDS` the symbol has any value for (NaN and missing values as
+    ``null``), plus ``symbol``, ``fields``, ``data_sha256`` (of the data file) and
+    ``updated_at``; compact JSON with sorted keys.
+    """
+    if not frames:
+        return {}
+    stamp = _now()
+    numbers = ["close", *PRICE_FIELDS]
+    batch = stack_symbols(frames, ["date", *numbers]).with_columns(pl.col(numbers).cast(pl.Float64))
+    arrays = json_arrays(batch, numbers)
+    ends = batch.group_by("symbol", maintain_order=True).agg(
+        pl.col("date").first().cast(pl.String).alias("first_date"),
+        pl.col("date").last().cast(pl.String).alias("last_date"),
+        pl.col("close").fill_nan(None).last().alias("last_close"),
+    )
+    out = {}
+    for row, end in zip(arrays.iter_rows(named=True), ends.iter_rows(named=True), strict=True):
+        symbol = row["symbol"]
+        fields = ["close"] + [f for f in PRICE_FIELDS if row[f"{f}_given"]]
+        body = json_object(
+            {"date": row["date"], **{f: row[f] for f in fields}},
+            {
+                "schema_version": RESEARCH_SCHEMA_VERSION,
+                "symbol": symbol,
+                "fields": fields,
+                "data_sha256": sha256[symbol],
+                "updated_at": stamp,
+            },
+        )
+        entry = {
+            "symbol": symbol,
+            "first_date": end["first_date"],
+            "last_date": end["last_date"],
+            "last_close": end["last_close"],
+            "rows": row["rows"],
+            "data_sha256": sha256[symbol],
+        }
+        out[symbol] = (body, entry)
+    return out
 
 
 def publish_price_documents(
@@ -155,20 +176,21 @@ def publish_price_documents(
             current = store.exists(price_document_key(symbol))
         if symbol not in frames and not current:
             frames[symbol] = read_symbol(store, entry)
-    docs = {s: price_document(s, f, manifest.symbols[s].sha256) for s, f in frames.items()}
-    _write_all(
-        store, [(price_document_key(s), dumps_json(d, pretty=False)) for s, d in docs.items()]
-    )
+    symbols = list(frames)
     entries = {s: e for s, e in indexed.items() if s in manifest.symbols}
-    entries.update({s: _symbol_entry(d) for s, d in docs.items()})
-    if docs or entries.keys() != indexed.keys():
+    for at in range(0, len(symbols), DOCUMENTS_PER_BATCH):
+        chunk = {s: frames[s] for s in symbols[at : at + DOCUMENTS_PER_BATCH]}
+        docs = price_documents(chunk, {s: manifest.symbols[s].sha256 for s in chunk})
+        _write_all(store, [(price_document_key(s), body) for s, (body, _) in docs.items()])
+        entries.update({s: entry for s, (_, entry) in docs.items()})
+    if symbols or entries.keys() != indexed.keys():
         index = {
             "schema_version": RESEARCH_SCHEMA_VERSION,
             "updated_at": _now(),
             "items": [entries[s] for s in sorted(entries)],
         }
         store.write_bytes(SYMBOLS_KEY, dumps_json(index, pretty=False))
-    return sorted(docs)
+    return sorted(symbols)
 
 
 # -- scans --------------------------------------------------------------------------------

@@ -95,7 +95,7 @@ def read_table(uri: str) -> RawTable:
             f"{uri}: unknown file type {suffix!r}; expected .csv or .parquet", {"file": uri}
         )
     data = _read_bytes(uri)
-    if not data.strip():
+    if not data or data.isspace():
         raise DataValidationError(f"{uri}: the file is empty", {"file": uri})
     try:
         if suffix == "csv":

@@ -19,7 +19,14 @@ from typing import Any
 
 import polars as pl
 
-from titan_lib.data.schema import LONG_COLUMNS, PRICE_FIELDS, PRICE_SCHEMA, SYMBOL_PATTERN
+from titan_lib.data.schema import (
+    LONG_COLUMNS,
+    PRICE_FIELDS,
+    PRICE_SCHEMA,
+    SYMBOL_PATTERN,
+    in_stored_order,
+    with_sorted_key,
+)
 from titan_lib.data.sources import RawTable
 from titan_lib.exceptions import DataValidationError
 
@@ -167,6 +174,116 @@ def _wide_to_long(table: RawTable, date_col: str) -> tuple[pl.DataFrame, list[Pr
     return long, problems
 
 
+def _clean_numbers(frame: pl.DataFrame, names: list[str], positive: bool) -> pl.DataFrame | None:
+    """The columns ``names`` as Float64 by the rules of :func:`_numeric` (an empty or blank
+    cell is null), or ``None`` when any cell breaks a rule of :func:`_value_problems`.
+
+    Text is cast as it stands; only the columns where that loses a cell (a blank cell or
+    padding around a number) are cast again with the padding stripped.
+    """
+    plain = []
+    schema = frame.schema
+    for name in names:
+        dtype = schema[name]
+        if dtype.is_numeric():
+            plain.append(pl.col(name).cast(pl.Float64))
+        elif dtype == pl.String:
+            plain.append(pl.col(name).cast(pl.Float64, strict=False))
+        else:
+            return None
+    values = frame.select(plain)
+    padded = [n for n in names if values.get_column(n).null_count() != frame[n].null_count()]
+    if padded:
+        stripped = [pl.col(n).str.strip_chars() for n in padded]
+        parsed = [s.cast(pl.Float64, strict=False) for s in stripped]
+        non_numeric = [
+            (s.is_not_null() & (s != "") & p.is_null()).any()
+            for s, p in zip(stripped, parsed, strict=True)
+        ]
+        if frame.select(pl.any_horizontal(non_numeric)).item():
+            return None
+        exact = [
+            pl.when(s == "").then(None).otherwise(p).alias(n)
+            for n, s, p in zip(padded, stripped, parsed, strict=True)
+        ]
+        values = values.with_columns(frame.select(exact).get_columns())
+    out_of_range = [
+        (c.is_nan() | c.is_infinite() | ((c <= 0) if positive else (c < 0))).any()
+        for c in (pl.col(n) for n in names)
+    ]
+    return None if values.select(pl.any_horizontal(out_of_range)).item() else values
+
+
+def _stored(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with exactly the stored columns (absent ones null), in their types."""
+    return frame.select(
+        [
+            pl.col(n).cast(t) if n in frame.columns else pl.lit(None, t).alias(n)
+            for n, t in PRICE_SCHEMA.items()
+        ]
+    )
+
+
+def _clean_wide(table: RawTable, date_col: str) -> tuple[pl.DataFrame, int] | None:
+    """A clean wide table in the stored long schema (sorted by symbol and date) and its
+    count of empty cells, or ``None`` when any rule might be broken.
+
+    Dates are parsed once per file row and numbers once per cell, before the unpivot.
+    """
+    frame = table.frame
+    symbols = [c for c in frame.columns if c != date_col]
+    if (
+        not symbols
+        or any(_DUPLICATE_COLUMN.match(s) for s in symbols)
+        or not pl.Series(symbols, dtype=pl.String).str.contains(SYMBOL_PATTERN).all()
+    ):
+        return None
+    dates = _parse_dates(frame.select(pl.col(date_col).alias("_date_raw"))).get_column("date")
+    if dates.null_count() or dates.n_unique() != dates.len():
+        return None
+    values = _clean_numbers(frame, symbols, positive=True)
+    if values is None:
+        return None
+    # symbols in name order and dates in order: the unpivot comes out sorted
+    ordered = sorted(symbols)
+    long = (
+        values.select(ordered)
+        .with_columns(dates)
+        .sort("date")
+        .unpivot(index="date", on=ordered, variable_name="symbol", value_name="close")
+        .drop_nulls("close")
+    )
+    if long.height == 0:
+        return None
+    return _stored(long), frame.height * len(symbols) - long.height
+
+
+def _clean_long(frame: pl.DataFrame) -> pl.DataFrame | None:
+    """A clean long table (lower-case columns) in the stored schema, sorted by symbol and
+    date, or ``None`` when any rule might be broken."""
+    symbol = frame.get_column("symbol").cast(pl.String)
+    names = symbol.unique()
+    if names.null_count() or not names.str.contains(SYMBOL_PATTERN).all():
+        return None
+    dates = _parse_dates(frame.select(pl.col("date").alias("_date_raw"))).get_column("date")
+    if dates.null_count():
+        return None
+    fields = [n for n in PRICE_FIELDS if n in frame.columns]
+    prices = _clean_numbers(frame, fields, positive=True)
+    volume = _clean_numbers(frame, ["volume"], positive=False) if "volume" in frame else None
+    if prices is None or ("volume" in frame and volume is None):
+        return None
+    if prices.get_column("close").null_count():
+        return None
+    if "high" in prices and "low" in prices and (prices["high"] < prices["low"]).any():
+        return None
+    long = prices.with_columns(dates, symbol, *([] if volume is None else volume.get_columns()))
+    long = with_sorted_key(long, names)
+    if long.select((pl.col("_key") == pl.col("_key").shift()).any()).item():
+        return None
+    return _stored(long)
+
+
 def validate_table(table: RawTable) -> ValidatedTable:
     """Validate one raw table and return it in the stored long schema.
 
@@ -197,6 +314,9 @@ def validate_table(table: RawTable) -> ValidatedTable:
         if "close" not in lower:
             raise _fail(table, [Problem(None, None, "close", "missing required column")])
         frame = table.frame.rename({orig: low for low, orig in lower.items()})
+        clean = _clean_long(frame)
+        if clean is not None:
+            return ValidatedTable(name=table.name, form=form, prices=clean)
         frame = frame.with_row_index("_row", offset=table.first_row).rename({"date": "_date_raw"})
         frame = frame.with_columns(_as_text(pl.col("symbol")).str.strip_chars().alias("symbol"))
         problems += _problems(
@@ -207,6 +327,12 @@ def validate_table(table: RawTable) -> ValidatedTable:
         )
         column: str | pl.Expr = "close"
     else:
+        cleaned = _clean_wide(table, lower["date"])
+        if cleaned is not None:
+            prices, empty_cells = cleaned
+            return ValidatedTable(
+                name=table.name, form=form, prices=prices, empty_cells=empty_cells
+            )
         frame, problems = _wide_to_long(table, lower["date"])
         if problems:
             raise _fail(table, problems)
@@ -267,9 +393,7 @@ def validate_table(table: RawTable) -> ValidatedTable:
     for name in PRICE_SCHEMA:
         if name not in frame.columns:
             frame = frame.with_columns(pl.lit(None, PRICE_SCHEMA[name]).alias(name))
-    prices = frame.select([pl.col(n).cast(t) for n, t in PRICE_SCHEMA.items()]).sort(
-        "symbol", "date"
-    )
+    prices = in_stored_order(frame.select([pl.col(n).cast(t) for n, t in PRICE_SCHEMA.items()]))
     if prices.height == 0:
         raise _fail(table, [Problem(None, None, None, "no prices (every cell is empty)")])
     return ValidatedTable(name=table.name, form=form, prices=prices, empty_cells=empty_cells)
