@@ -157,3 +157,48 @@ def test_one_large_block_on_dask_equals_the_local_run(tmp_path: Path) -> None:
     remote = scan(scheduler="local", **settings).pairs  # type: ignore[arg-type]
     assert local.height == 4950 and local.get_column("half_life").is_not_null().sum() >= 3
     assert remote.equals(local)
+
+
+def test_block_pair_order_is_the_stable_sort_by_block_pair_then_legs() -> None:
+    """The compiled counting sort orders requests as a stable sort by (block pair, b, a)."""
+    from titan_lib.pairs.eg_kernel import block_pair_order
+
+    rng = np.random.default_rng(5)
+    n, chunk = 23, 5
+    n_blocks = (n + chunk - 1) // chunk
+    ly = rng.integers(0, n, 400)
+    lx = (ly + rng.integers(1, n, 400)) % n  # two different legs
+    order, starts, a, b, y_in_i = block_pair_order(ly, lx, chunk, n_blocks)
+    lo_block, hi_block = np.minimum(ly, lx) // chunk, np.maximum(ly, lx) // chunk
+    y_low = (ly // chunk < lx // chunk) | ((ly // chunk == lx // chunk) & (ly < lx))
+    want_a = np.where(y_low, ly, lx) - lo_block * chunk
+    want_b = np.where(y_low, lx, ly) - hi_block * chunk
+    key = lo_block * n_blocks + hi_block
+    expected = np.lexsort((np.arange(400), want_a, want_b, key))
+    assert order.tolist() == expected.tolist()
+    assert a.tolist() == want_a[expected].tolist() and b.tolist() == want_b[expected].tolist()
+    assert y_in_i.tolist() == y_low[expected].tolist()
+    assert np.diff(starts).tolist() == np.bincount(key, minlength=n_blocks**2).tolist()
+
+
+def test_prepared_blocks_are_shared_locally_and_shipped_empty() -> None:
+    """A plan's tasks share each block's products in this process; a pickled task (as sent
+    to a Dask worker) carries none and prepares its own, with the same numbers."""
+    import pickle
+
+    from titan_lib.pairs.eg_batch import DenseTask, plan_batch
+
+    panel = price_panel(make_universe(9, 400, n_pairs=2, seed=4).prices, transform="log")
+    yi, xi = np.triu_indices(9, 1)
+    tasks, _ = plan_batch(
+        panel.values, yi, xi, trend="c", autolag="aic", maxlag=None, min_obs=100, chunk_size=4
+    )
+    dense = [t for t in tasks if isinstance(t, DenseTask)]
+    assert len(dense) == 5 and len({id(t.prepared) for t in dense}) == 1  # blocks 4, 4, 1
+    local = [t.run() for t in dense]
+    assert dense[0].prepared is not None and len(dense[0].prepared._blocks) == 3
+    shipped = [pickle.loads(pickle.dumps(t)) for t in dense]
+    assert all(t.prepared is not None and not t.prepared._blocks for t in shipped)
+    for here, there in zip(local, (t.run() for t in shipped), strict=True):
+        assert np.array_equal(here.values, there.values, equal_nan=True)
+        assert np.array_equal(here.codes, there.codes)

@@ -24,6 +24,7 @@ cluster gives identical numbers.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -93,6 +94,8 @@ class DenseTask:
     trend: int
     maxlag: int
     method: int
+    blocks: tuple[int, int] = (0, 0)  # I and J, keys of ``prepared``
+    prepared: PreparedBlocks | None = None  # shared by the group's tasks; None: prepare here
 
     @property
     def size(self) -> int:
@@ -200,29 +203,65 @@ def _prepare(levels: FloatArray, trend: int, P: int) -> _Prepared:
     )
 
 
-def _lagged_cross_products(pi: _Prepared, pj: _Prepared | None, P: int) -> FloatArray:
-    """Raw BLAS products of a block pair, ``raw[d, b, a]`` (layout read by the kernel).
+class PreparedBlocks:
+    """The per-symbol products of the blocks of one dense group (centred levels, their
+    differences, own lagged products, edge values), made on a block's first use and kept
+    for the group's other tasks in this process. A pickled copy (a task shipped to a Dask
+    worker) starts empty: each worker prepares what its tasks need.
+    """
+
+    def __init__(self) -> None:
+        self._blocks: dict[int, _Prepared] = {}
+
+    def get(self, block: int, levels: FloatArray, trend: int, P: int) -> _Prepared:
+        """The prepared block ``block`` (``levels`` are its columns)."""
+        found = self._blocks.get(block)
+        if found is None:
+            found = self._blocks[block] = _prepare(levels, trend, P)
+        return found
+
+    def __getstate__(self) -> dict[str, object]:
+        return {"_blocks": {}}
+
+
+def _lagged_cross_products(
+    pi: _Prepared, pj: _Prepared | None, P: int
+) -> tuple[FloatArray, FloatArray]:
+    """Raw BLAS products of a block pair, ``raw[d, b, a]`` (layout read by the kernel), and
+    the level products ``S[a, b] = sum_s l^i_s l^j_s``.
 
     ``raw[0] = U_s' U_s`` and ``raw[d] = W_d' W_d`` with ``W_d = U_s + U_{s-d}``, s = P+1..N-1;
     the kernel turns them into the symmetric lagged products (edge rows corrected). Each
-    product is written in place (``raw[d].T`` is the Fortran-ordered BLAS output). The lags
-    are shared among threads, each running single-threaded BLAS without the GIL: the same
-    numbers whatever the thread count, and no BLAS threads spinning against each other.
+    product is written in place (``raw[d].T`` is the Fortran-ordered BLAS output). The
+    products are shared among threads, each taking the next one when done and running
+    single-threaded BLAS without the GIL: the same numbers whatever the thread count, and
+    no BLAS threads spinning against each other.
     """
     from threadpoolctl import threadpool_limits
 
     di = pi.du
     dj = di if pj is None else pj.du
+    lj = pi.lt if pj is None else pj.lt
     M = di.shape[0]
     ni, nj = di.shape[1], dj.shape[1]
     raw = np.empty((P + 1, nj, ni))
-    workers = min(_workers(), P + 1)
+    S = np.empty((ni, nj))
+    products = iter(range(P + 2))  # the lags 0..P, then S
+    taken = threading.Lock()
+    workers = min(_workers(), P + 2)
 
-    def lag_products(worker: int) -> None:
+    def next_product() -> int | None:
+        with taken:
+            return next(products, None)
+
+    def lag_products() -> None:
         wi = np.empty((M - P, ni), order="F")
         wj = wi if pj is None else np.empty((M - P, nj), order="F")
         sums = [(wi, di)] if pj is None else [(wi, di), (wj, dj)]  # W_d of each block
-        for d in range(worker, P + 1, workers):
+        while (d := next_product()) is not None:
+            if d == P + 1:
+                blas.gemm_tn(lj, pi.lt, S.T)
+                continue
             for w, u in sums:
                 if d == 0:
                     w[...] = u[P:]
@@ -234,8 +273,9 @@ def _lagged_cross_products(pi: _Prepared, pj: _Prepared | None, P: int) -> Float
                 blas.gemm_tn(wi, wj, raw[d].T)
 
     with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
-        list(pool.map(lag_products, range(workers)))
-    return raw
+        for done in [pool.submit(lag_products) for _ in range(workers)]:
+            done.result()
+    return raw, S
 
 
 def _workers() -> int:
@@ -248,16 +288,11 @@ def _workers() -> int:
 def _run_dense(task: DenseTask) -> TaskResult:
     P = task.maxlag
     N = task.levels_i.shape[0]
-    pi = _prepare(task.levels_i, task.trend, P)
-    pj = None if task.levels_j is None else _prepare(task.levels_j, task.trend, P)
+    blocks = PreparedBlocks() if task.prepared is None else task.prepared
+    pi = blocks.get(task.blocks[0], task.levels_i, task.trend, P)
+    pj = None if task.levels_j is None else blocks.get(task.blocks[1], task.levels_j, task.trend, P)
     qj = pi if pj is None else pj
-    raw = _lagged_cross_products(pi, pj, P)
-    from threadpoolctl import threadpool_limits
-
-    # one BLAS thread, as on a Dask worker (OPENBLAS_NUM_THREADS=1): the same summation
-    # order, hence the same bits, wherever the task runs
-    with threadpool_limits(limits=1, user_api="blas"):
-        S = pi.lt.T @ qj.lt
+    raw, S = _lagged_cross_products(pi, pj, P)
     m = task.size
     out = np.empty((m, 4))
     codes = np.empty(m, dtype=np.int8)
@@ -265,7 +300,7 @@ def _run_dense(task: DenseTask) -> TaskResult:
         raw,
         pi.acov,
         qj.acov,
-        np.ascontiguousarray(S),
+        S,
         pi.ss,
         qj.ss,
         pi.tss,
@@ -328,13 +363,16 @@ def plan_batch(
     labels = _mask_groups(valid)
     m = y_idx.shape[0]
     rows = np.arange(m, dtype=np.int64)
-    same = labels[y_idx] == labels[x_idx]
+    label_y = labels[y_idx]
+    same = label_y == labels[x_idx]
     tasks: list[Task] = []
     decided: list[TaskResult] = []
     sparse_rows: list[IntArray] = [rows[~same]]
+    per_group = np.bincount(label_y[same], minlength=int(labels.max()) + 1)
 
-    for g in np.unique(labels[y_idx[same]]):
-        in_group = rows[same & (labels[y_idx] == g)]
+    for g in np.flatnonzero(per_group).tolist():
+        # one group holding every request (a universe on one calendar): no masks
+        in_group = rows if per_group[g] == m else rows[same & (label_y == g)]
         members = np.flatnonzero(labels == g)
         date_rows = np.flatnonzero(valid[:, members[0]])
         n_g = members.shape[0]
@@ -357,23 +395,16 @@ def plan_batch(
         local = np.full(values.shape[1], -1, dtype=np.int64)
         local[members] = np.arange(n_g)
         ly, lx = local[y_idx[in_group]], local[x_idx[in_group]]
-        const_y, const_x = constant[ly], constant[lx] & ~constant[ly]
-        for hit, code_ in ((const_y, eg_kernel.CONSTANT_Y), (const_x, eg_kernel.CONSTANT_X)):
-            if hit.any():
-                decided.append(_decided(in_group[hit], code_, span))
-        keep = ~(const_y | const_x)
+        if constant.any():
+            const_y, const_x = constant[ly], constant[lx] & ~constant[ly]
+            for hit, code_ in ((const_y, eg_kernel.CONSTANT_Y), (const_x, eg_kernel.CONSTANT_X)):
+                if hit.any():
+                    decided.append(_decided(in_group[hit], code_, span))
+            keep = ~(const_y | const_x)
+            in_group, ly, lx = in_group[keep], ly[keep], lx[keep]
         tasks.extend(
             _dense_tasks(
-                levels,
-                in_group[keep],
-                ly[keep],
-                lx[keep],
-                int(span[1]),
-                int(span[2]),
-                tcode,
-                P,
-                mcode,
-                chunk_size,
+                levels, in_group, ly, lx, int(span[1]), int(span[2]), tcode, P, mcode, chunk_size
             )
         )
 
@@ -410,39 +441,28 @@ def _dense_tasks(
     method: int,
     chunk_size: int,
 ) -> Iterator[DenseTask]:
-    block_y, block_x = ly // chunk_size, lx // chunk_size
-    lo, hi = np.minimum(block_y, block_x), np.maximum(block_y, block_x)
     n_blocks = (levels.shape[1] + chunk_size - 1) // chunk_size
-    key = lo * n_blocks + hi
-    order = np.argsort(key, kind="stable")
-    keys, starts = np.unique(key[order], return_index=True)
-    bounds = [*starts.tolist(), order.shape[0]]
-    for k, bi, bj in zip(keys.tolist(), bounds[:-1], bounds[1:], strict=True):
-        sel = order[bi:bj]
+    order, starts, a, b, y_in_i = eg_kernel.block_pair_order(ly, lx, chunk_size, n_blocks)
+    prepared = PreparedBlocks()
+    for k in np.flatnonzero(np.diff(starts)).tolist():
+        lo, hi = int(starts[k]), int(starts[k + 1])
         bi_, bj_ = divmod(k, n_blocks)
-        y_in_i = block_y[sel] == bi_
-        a = np.where(y_in_i, ly[sel], lx[sel]) - bi_ * chunk_size
-        b = np.where(y_in_i, lx[sel], ly[sel]) - bj_ * chunk_size
-        if bi_ == bj_:  # the rank-k update fills the upper triangle: keep a < b
-            swap = a > b
-            a, b = np.where(swap, b, a), np.where(swap, a, b)
-            y_in_i = y_in_i ^ swap
-        by_column = np.lexsort((a, b))  # neighbouring pairs read neighbouring products
-        sel, a, b, y_in_i = sel[by_column], a[by_column], b[by_column], y_in_i[by_column]
         cols_i = levels[:, bi_ * chunk_size : (bi_ + 1) * chunk_size]
         cols_j = None if bi_ == bj_ else levels[:, bj_ * chunk_size : (bj_ + 1) * chunk_size]
         yield DenseTask(
-            rows=rows[sel],
+            rows=rows[order[lo:hi]],
             levels_i=cols_i,  # views: a task holds no copy until it runs or ships
             levels_j=cols_j,
-            li=np.ascontiguousarray(a),
-            lj=np.ascontiguousarray(b),
-            y_is_i=np.ascontiguousarray(y_in_i),
+            li=a[lo:hi],
+            lj=b[lo:hi],
+            y_is_i=y_in_i[lo:hi],
             first_row=first_row,
             last_row=last_row,
             trend=trend,
             maxlag=P,
             method=method,
+            blocks=(bi_, bj_),
+            prepared=prepared,
         )
 
 

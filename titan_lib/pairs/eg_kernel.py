@@ -25,7 +25,7 @@ All regressions are solved from Gram matrices. The selection Gram matrix over
 - ``ssr = sum e_s^2``.
 
 One Cholesky factorisation of that (P+2)x(P+2) matrix gives the residual sums of squares of
-all P+1 nested regressions. The batch path (:mod:`titan_lib.pairs.eg_dense`) computes ``F``
+all P+1 nested regressions. The batch path (:mod:`titan_lib.pairs.eg_batch`) computes ``F``
 for thousands of pairs at once with BLAS; the single-pair path here computes it directly.
 """
 
@@ -66,24 +66,44 @@ _FAST = {"reassoc", "contract"}
 
 
 @nb.njit(cache=True, nogil=True, fastmath=_FAST)
-def cholesky_lower(A: np.ndarray, n: int) -> bool:  # pragma: no cover - compiled
-    """In-place lower Cholesky factor of ``A[:n, :n]`` (lower triangle read and written).
+def cholesky_lower(S: np.ndarray, L: np.ndarray, n: int) -> bool:  # pragma: no cover
+    """Lower Cholesky factor of ``S[:n, :n]`` (lower triangle read) into ``L[:n, :n]``
+    (lower triangle written); ``L`` may be ``S`` (in place).
 
-    Returns False when the matrix is not numerically positive definite.
+    Returns False when the matrix is not numerically positive definite. Rows below the
+    diagonal are reduced four at a time (four independent sums share ``L[j, k]``).
     """
     for j in range(n):
-        s = A[j, j]
+        s = S[j, j]
         for k in range(j):
-            s -= A[j, k] * A[j, k]
+            s -= L[j, k] * L[j, k]
         if not s > 0.0:
             return False
         d = math.sqrt(s)
-        A[j, j] = d
-        for i in range(j + 1, n):
-            s = A[i, j]
+        L[j, j] = d
+        i = j + 1
+        while i + 3 < n:
+            s0 = S[i, j]
+            s1 = S[i + 1, j]
+            s2 = S[i + 2, j]
+            s3 = S[i + 3, j]
             for k in range(j):
-                s -= A[i, k] * A[j, k]
-            A[i, j] = s / d
+                a = L[j, k]
+                s0 -= L[i, k] * a
+                s1 -= L[i + 1, k] * a
+                s2 -= L[i + 2, k] * a
+                s3 -= L[i + 3, k] * a
+            L[i, j] = s0 / d
+            L[i + 1, j] = s1 / d
+            L[i + 2, j] = s2 / d
+            L[i + 3, j] = s3 / d
+            i += 4
+        while i < n:
+            s = S[i, j]
+            for k in range(j):
+                s -= L[i, k] * L[j, k]
+            L[i, j] = s / d
+            i += 1
     return True
 
 
@@ -132,85 +152,75 @@ def adf_from_moments(
     method: int,
     G: np.ndarray,
     R: np.ndarray,
-    diag: np.ndarray,
 ) -> tuple[float, int, int]:  # pragma: no cover - compiled
     """ADF t-statistic and chosen lag of the residual series described by its moments.
 
     ``e_head[i] = e_i`` and ``u_head[i] = u_i`` for i = 0..P (``u_head[0]`` unused);
     ``e_tail[i] = e_{N-1-P+i}`` and ``u_tail[i] = u_{N-1-P+i}`` for i = 0..P. ``G`` and
-    ``R`` are scratch matrices of at least (P+2)x(P+2), ``diag`` a vector of P+2.
-    Returns ``(tstat, lag, code)``.
+    ``R`` are scratch matrices of at least (P+2)x(P+2). Returns ``(tstat, lag, code)``.
     """
     tgt = P + 1
-    # Lagged-difference block: A(j, k) = sum_{t=P+1}^{N-1} u_{t-j} u_{t-k}, j <= k, d = k-j.
-    for d in range(P + 1):
-        head = 0.0
-        tail = 0.0
-        for j in range(P - d + 1):
-            if j > 0:
-                s = P + 1 - j
-                head += u_head[s] * u_head[s - d]
-                tail += u_tail[P + 1 - j] * u_tail[P + 1 - j - d]
-            a = F[d] + head - tail
-            k = j + d
-            r = tgt if j == 0 else j
-            c = tgt if k == 0 else k
-            G[r, c] = a
-            G[c, r] = a
-    # Level column.
+    # The lower triangle of G holds the moments: lag j in row j (lag 0, u_t, in row tgt).
+    # Lagged-difference block A(j, k) = sum_{t=P+1}^{N-1} u_{t-j} u_{t-k}: row tgt is F,
+    # and row k follows from row k-1 along the row,
+    # A(j, k) = A(j-1, k-1) + u_{P+1-j} u_{P+1-k} - u_{N-j} u_{N-k}.
+    rh = R[0]
+    rt = R[1]
+    for k in range(1, P + 1):
+        rh[k] = u_head[P + 1 - k]
+        rt[k] = u_tail[P + 1 - k]
+        G[tgt, k] = F[k]
+    G[tgt, tgt] = F[0]
+    for k in range(1, P + 1):
+        hk = rh[k]
+        tk = rt[k]
+        G[k, 1] = F[k - 1] + rh[1] * hk - rt[1] * tk
+        for j in range(2, k + 1):
+            G[k, j] = G[k - 1, j - 1] + rh[j] * hk - rt[j] * tk
+    # Level column (telescoping e_s u_s = (e_s^2 - e_{s-1}^2 + u_s^2) / 2).
     e_last = e_tail[P]
     head_sq = 0.0
     for s in range(P):
         head_sq += e_head[s] * e_head[s]
     G[0, 0] = ssr - head_sq - e_last * e_last
-    v = 0.5 * (e_last * e_last - e_head[P] * e_head[P] - G[tgt, tgt])
-    G[0, tgt] = v
-    G[tgt, 0] = v
+    G[tgt, 0] = 0.5 * (e_last * e_last - e_head[P] * e_head[P] - F[0])
     for k in range(1, P + 1):
         v = 0.5 * (e_tail[P - k] * e_tail[P - k] - e_head[P - k] * e_head[P - k] + G[k, k])
         for m in range(1, k):
-            v += G[m, k]
-        G[0, k] = v
+            v += G[k, m]
         G[k, 0] = v
 
     p = P
     if method != METHOD_NONE:
-        # Factor G in place (lower triangle); the upper triangle keeps the moments and
-        # ``diag`` the diagonal, for the refit below.
+        # Factor into R (lower triangle); G keeps the moments for the refit below.
         K = P + 2
-        for i in range(K):
-            diag[i] = G[i, i]
-        if not cholesky_lower(G, K):
+        if not cholesky_lower(G, R, K):
             return math.nan, -1, DEGENERATE
         nobs = float(N - 1 - P)
-        ssr_k = G[tgt, tgt] * G[tgt, tgt]
+        ssr_k = R[tgt, tgt] * R[tgt, tgt]
         best = math.inf
         # walk k = P+1 down to 1 regressors, keep the smallest criterion (ties: fewer lags)
         for k in range(P + 1, 0, -1):
             if k <= P:
-                ssr_k += G[tgt, k] * G[tgt, k]
+                ssr_k += R[tgt, k] * R[tgt, k]
             ic = _info_criterion(ssr_k, nobs, k, method)
             if ic <= best:
                 best = ic
                 p = k - 1
-    else:
-        for i in range(P + 2):
-            diag[i] = G[i, i]
 
     # Refit with p lags on t = p+1..N-1; order [u_{t-1}..u_{t-p}, e_{t-1}, u_t]. The
-    # moments are read from the upper triangle of G and from ``diag``.
+    # moments are read from the lower triangle of G.
     K = p + 2
     lvl = p
     tg = p + 1
     for i in range(p):
-        for j in range(i):
-            R[i, j] = G[j + 1, i + 1]
-        R[i, i] = diag[i + 1]
-        R[lvl, i] = G[0, i + 1]
-        R[tg, i] = G[i + 1, tgt]
-    R[lvl, lvl] = diag[0]
-    R[tg, lvl] = G[0, tgt]
-    R[tg, tg] = diag[tgt]
+        for j in range(i + 1):
+            R[i, j] = G[i + 1, j + 1]
+        R[lvl, i] = G[i + 1, 0]
+        R[tg, i] = G[tgt, i + 1]
+    R[lvl, lvl] = G[0, 0]
+    R[tg, lvl] = G[tgt, 0]
+    R[tg, tg] = G[tgt, tgt]
     for t in range(p + 1, P + 1):
         el = e_head[t - 1]
         ut = u_head[t]
@@ -224,7 +234,7 @@ def adf_from_moments(
         R[tg, lvl] += ut * el
         R[tg, tg] += ut * ut
     dof = N - 1 - p - (p + 1)
-    if dof <= 0 or not cholesky_lower(R, K):
+    if dof <= 0 or not cholesky_lower(R, R, K):
         return math.nan, p, DEGENERATE
     ssr_p = R[tg, tg] * R[tg, tg]
     if not ssr_p > 0.0:
@@ -326,9 +336,8 @@ def engle_granger_series(
     lagged_products(u, P, F)
     G = np.empty((P + 2, P + 2))
     R = np.empty((P + 2, P + 2))
-    diag = np.empty(P + 2)
     tstat, lag, code = adf_from_moments(
-        F, e[: P + 1], e[N - 1 - P :], u[: P + 1], u[N - 1 - P :], ssr, N, P, method, G, R, diag
+        F, e[: P + 1], e[N - 1 - P :], u[: P + 1], u[N - 1 - P :], ssr, N, P, method, G, R
     )
     out[0] = tstat
     out[1] = lag
@@ -440,7 +449,6 @@ def engle_granger_dense(
         ut = np.empty(P + 1)
         G = np.empty((P + 2, P + 2))
         R = np.empty((P + 2, P + 2))
-        diag = np.empty(P + 2)
         for q in range(chunk * DENSE_CHUNK, min(m, (chunk + 1) * DENSE_CHUNK)):
             a_ = li[q]
             b_ = lj[q]
@@ -494,7 +502,77 @@ def engle_granger_dense(
                 et[r] = ty[r] - b * tx[r]
                 uh[r] = dhy[r] - b * dhx[r]
                 ut[r] = dty[r] - b * dtx[r]
-            tstat, lag, code = adf_from_moments(F, eh, et, uh, ut, ssr, N, P, method, G, R, diag)
+            tstat, lag, code = adf_from_moments(F, eh, et, uh, ut, ssr, N, P, method, G, R)
             out[q, 0] = tstat
             out[q, 1] = lag
             codes[q] = code
+
+
+@nb.njit(cache=True, nogil=True)
+def block_pair_order(
+    ly: np.ndarray, lx: np.ndarray, chunk_size: int, n_blocks: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
+    """Sort pair requests ``(ly[q], lx[q])`` (symbol positions) into symbol-block pairs.
+
+    Block ``I <= J`` of a pair holds its two legs' blocks; ``a`` is the leg's position in
+    block I and ``b`` in block J (``a < b`` when ``I == J``), ``y_in_i`` whether ``ly`` is
+    the leg in block I. Requests are ordered by block pair, then by ``b``, then by ``a``
+    (neighbouring pairs read neighbouring products), keeping request order among equals:
+    two counting sorts, O(requests + blocks^2 + chunk_size^2).
+
+    Returns ``(order, starts, a, b, y_in_i)``: request ``order[r]`` is the ``r``-th;
+    block pair ``k = I * n_blocks + J`` holds ranks ``starts[k]:starts[k+1]``; ``a``, ``b``,
+    ``y_in_i`` are given in the sorted order.
+    """
+    m = ly.shape[0]
+    cs = chunk_size
+    n_keys = n_blocks * n_blocks
+    key = np.empty(m, dtype=np.int64)
+    sub = np.empty(m, dtype=np.int64)
+    y_first = np.empty(m, dtype=np.bool_)
+    starts = np.zeros(n_keys + 1, dtype=np.int64)
+    for q in range(m):
+        by = ly[q] // cs
+        bx = lx[q] // cs
+        if by <= bx:
+            bi, bj, yi, a, b = by, bx, True, ly[q] - by * cs, lx[q] - bx * cs
+        else:
+            bi, bj, yi, a, b = bx, by, False, lx[q] - bx * cs, ly[q] - by * cs
+        if bi == bj and a > b:  # the rank-k update fills the upper triangle: keep a < b
+            a, b, yi = b, a, not yi
+        key[q] = bi * n_blocks + bj
+        sub[q] = b * cs + a
+        y_first[q] = yi
+        starts[key[q] + 1] += 1
+    for k in range(n_keys):
+        starts[k + 1] += starts[k]
+    by_block = np.empty(m, dtype=np.int64)
+    fill = starts[:-1].copy()
+    for q in range(m):
+        by_block[fill[key[q]]] = q
+        fill[key[q]] += 1
+    order = np.empty(m, dtype=np.int64)
+    count = np.zeros(cs * cs + 1, dtype=np.int64)
+    for k in range(n_keys):
+        lo = starts[k]
+        hi = starts[k + 1]
+        if hi == lo:
+            continue
+        count[:] = 0
+        for r in range(lo, hi):
+            count[sub[by_block[r]] + 1] += 1
+        for s in range(cs * cs):
+            count[s + 1] += count[s]
+        for r in range(lo, hi):
+            q = by_block[r]
+            order[lo + count[sub[q]]] = q
+            count[sub[q]] += 1
+    a_out = np.empty(m, dtype=np.int64)
+    b_out = np.empty(m, dtype=np.int64)
+    y_out = np.empty(m, dtype=np.bool_)
+    for r in range(m):
+        q = order[r]
+        a_out[r] = sub[q] % cs
+        b_out[r] = sub[q] // cs
+        y_out[r] = y_first[q]
+    return order, starts, a_out, b_out, y_out

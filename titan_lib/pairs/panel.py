@@ -55,11 +55,17 @@ class PricePanel:
 def _long_matrix(prices: pl.DataFrame) -> tuple[np.ndarray, list[str], np.ndarray]:
     """Scatter a long frame into (sorted dates, sorted symbols, dates x symbols matrix)."""
     symbols = prices.get_column("symbol").cast(pl.String)
-    col = symbols.rank("dense").cast(pl.Int64).to_numpy() - 1
+    runs = symbols.is_sorted()  # as the store returns them: one run per symbol, by name
+    if runs:
+        col = symbols.rle_id().cast(pl.Int64).to_numpy()
+        first_row_of = np.flatnonzero(np.diff(col, prepend=-1))
+    else:
+        col = symbols.rank("dense").cast(pl.Int64).to_numpy() - 1
     n_symbols = int(col.max()) + 1 if col.size else 0
-    last_row_of = np.zeros(n_symbols, dtype=np.int64)
-    last_row_of[col] = np.arange(col.shape[0])
-    names = symbols.gather(last_row_of).to_list()
+    if not runs:
+        first_row_of = np.zeros(n_symbols, dtype=np.int64)
+        first_row_of[col] = np.arange(col.shape[0])
+    names = symbols.gather(first_row_of).to_list()
     days = prices.get_column("date").cast(pl.Date).to_physical().cast(pl.Int64).to_numpy()
     if days.size:  # calendar days -> row numbers through a lookup table, O(rows)
         first_day = int(days.min())
@@ -73,8 +79,10 @@ def _long_matrix(prices: pl.DataFrame) -> tuple[np.ndarray, list[str], np.ndarra
     n_dates = calendar.shape[0]
     day_values = (calendar + first_day).astype("datetime64[D]")
     flat = row * n_symbols + col
-    counts = np.bincount(flat, minlength=n_dates * n_symbols)
-    if (counts > 1).any():
+    # each symbol's dates strictly increasing within its run: no duplicate, no count needed
+    increasing = runs and bool(np.all((np.diff(row) > 0) | (np.diff(col) != 0)))
+    counts = None if increasing else np.bincount(flat, minlength=n_dates * n_symbols)
+    if counts is not None and (counts > 1).any():
         first = int(np.flatnonzero(counts > 1)[0])
         day = str(day_values[first // n_symbols])
         raise DataValidationError(
@@ -143,8 +151,11 @@ def price_panel(
             )
     if not chosen:
         raise DataValidationError("prices hold no symbols", {})
-    position = {s: i for i, s in enumerate(available)}
-    values = np.ascontiguousarray(matrix[:, [position[s] for s in chosen]], dtype=np.float64)
+    if chosen == list(available):
+        values = np.ascontiguousarray(matrix, dtype=np.float64)
+    else:
+        position = {s: i for i, s in enumerate(available)}
+        values = np.ascontiguousarray(matrix[:, [position[s] for s in chosen]], dtype=np.float64)
     keep = ~np.isnan(values).all(axis=1)
     dates, values = dates[keep], np.ascontiguousarray(values[keep])
     bad = np.isinf(values) | (values <= 0.0) if transform == "log" else np.isinf(values)

@@ -397,11 +397,20 @@ def run_scan(
     prices = load_prices(wanted, start, end, store)
     if prices.height == 0:
         raise DataValidationError(f"no prices between {start} and {end}", {})
-    table, panel = _rank_panel(prices, wanted, settings, scheduler, progress)
+    panel = _scan_panel(prices, wanted, settings)
+    del prices  # the long frame is larger than the panel: not kept through the scan
+    table = _rank_panel(panel, settings, scheduler, progress)
 
     created = datetime.now(UTC)
     scan_id = f"{created:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
-    tested = table.filter(pl.col("pvalue").is_not_null())
+    is_tested = pl.col("pvalue").is_not_null()
+    tally = table.select(
+        tested=is_tested.sum(),
+        non_positive=(is_tested & (pl.col("hedge_ratio") <= 0)).sum(),
+        q_below=(is_tested & (pl.col("qvalue") <= 0.05)).sum(),
+        tradable=pl.col("tradable").sum(),
+        tradable_q_below=(pl.col("tradable") & (pl.col("qvalue") <= 0.05)).sum(),
+    ).row(0, named=True)
     universe_pairs = len(panel.symbols) * (len(panel.symbols) - 1) // 2
     meta: dict[str, Any] = {
         "schema_version": SCAN_SCHEMA_VERSION,
@@ -423,14 +432,12 @@ def run_scan(
             "symbols": len(panel.symbols),
             "universe_pairs": universe_pairs,
             "pairs": table.height,
-            "tested": tested.height,
-            "untested": table.height - tested.height,
-            "tradable": int(table.get_column("tradable").sum()),
-            "non_positive_hedge": int((tested.get_column("hedge_ratio") <= 0).sum()),
-            "q_below_0.05": int((tested.get_column("qvalue") <= 0.05).sum()),
-            "tradable_q_below_0.05": int(
-                table.filter(pl.col("tradable") & (pl.col("qvalue") <= 0.05)).height
-            ),
+            "tested": int(tally["tested"]),
+            "untested": table.height - int(tally["tested"]),
+            "tradable": int(tally["tradable"]),
+            "non_positive_hedge": int(tally["non_positive"]),
+            "q_below_0.05": int(tally["q_below"]),
+            "tradable_q_below_0.05": int(tally["tradable_q_below"]),
         },
         "store": open_store(store).uri,
         "seconds": round(time.perf_counter() - started, 3),
@@ -474,18 +481,13 @@ def rank_pairs(
         chunk_size=chunk_size,
         statistics_qvalue=statistics_qvalue,
     )
-    table, _ = _rank_panel(prices, None, settings, scheduler, progress)
-    return table
+    return _rank_panel(_scan_panel(prices, None, settings), settings, scheduler, progress)
 
 
-def _rank_panel(
-    prices: pl.DataFrame,
-    wanted: list[str] | None,
-    settings: ScanSettings,
-    scheduler: str | None,
-    progress: bool,
-) -> tuple[pl.DataFrame, PricePanel]:
-    min_obs, maxlag = settings.min_obs, settings.maxlag
+def _scan_panel(
+    prices: pl.DataFrame, wanted: list[str] | None, settings: ScanSettings
+) -> PricePanel:
+    min_obs = settings.min_obs
     panel = price_panel(prices, symbols=wanted, transform=settings.price_transform)
     if len(panel.symbols) < 2:
         raise ParameterError("a scan needs at least two symbols with prices", {})
@@ -495,7 +497,13 @@ def _rank_panel(
             f"{panel.dates[-1]}, min_obs is {min_obs}",
             {"dates": int(panel.dates.shape[0]), "min_obs": min_obs},
         )
+    return panel
 
+
+def _rank_panel(
+    panel: PricePanel, settings: ScanSettings, scheduler: str | None, progress: bool
+) -> pl.DataFrame:
+    min_obs, maxlag = settings.min_obs, settings.maxlag
     screened = _screen_pairs(panel, settings.prescreen, settings.top_k, min_obs)
     symmetric = settings.direction == "symmetric"
     yi, xi = pair_indices(panel, screened, False)
@@ -535,7 +543,7 @@ def _rank_panel(
         reasons=reason_texts(min_obs, maxlag, NON_POSITIVE_HEDGE),
         extra=extra,
     )
-    return table, panel
+    return table
 
 
 def _write_scan(
@@ -543,7 +551,7 @@ def _write_scan(
 ) -> None:
     pairs_key, meta_key = _keys(scan_id)
     buffer = io.BytesIO()
-    table.write_parquet(buffer, row_group_size=TABLE_SLICE_ROWS)
+    table.write_parquet(buffer, row_group_size=TABLE_SLICE_ROWS, compression="lz4")
     store.write_bytes(pairs_key, buffer.getvalue())
     if not store.put_if_absent(meta_key, dumps_json(meta)):
         raise ConflictError(f"scan {scan_id} already exists in {store.uri}", {"scan_id": scan_id})

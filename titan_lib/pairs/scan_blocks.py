@@ -2,10 +2,10 @@
 
 Block tasks finish in any order (a loop here or Dask workers); each result is scattered into
 preallocated arrays as it arrives and then dropped. Memory thus holds the panel, the
-products of the blocks being solved and a few numbers per pair (about 200 bytes with the
-p-values, q-values, rank order and statistics), never a frame of every tested direction.
-From those arrays come the p-values of every pair (what the Benjamini-Hochberg step
-needs), the q-values and the rank order; the spread statistics are computed only for the
+products of the blocks being solved and a few numbers per pair (about 150 bytes with the
+p-values, q-values and rank order), never a frame of every tested direction. From those
+arrays come the p-values of every pair (what the Benjamini-Hochberg step needs), the
+q-values and the rank order; the spread statistics are computed and kept only for the
 pairs asked for; the ranked table is then built in slices of :data:`TABLE_SLICE_ROWS`
 rows, which are also the Parquet row groups of ``pairs.parquet``.
 
@@ -15,7 +15,8 @@ tasks run the same kernels, only the bookkeeping differs.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,7 +71,8 @@ def collect_results(results: Iterable[TaskResult], n_pairs: int, symmetric: bool
     lag = np.full(n_pairs, np.nan)
     coef = np.full((n_pairs, 3), np.nan)
     span = np.zeros((n_pairs, 3), dtype=np.int64)
-    for result in results:
+
+    def scatter(result: TaskResult) -> None:
         rows = result.rows
         tstat[rows] = result.values[:, 0]
         code[rows] = result.codes
@@ -84,6 +86,16 @@ def collect_results(results: Iterable[TaskResult], n_pairs: int, symmetric: bool
             lag[kept] = result.values[forward, 1]
             coef[kept] = result.values[forward, 2:5]
             span[kept] = result.span[forward]
+
+    # a result is scattered (numpy, without the GIL) while the next task runs
+    with ThreadPoolExecutor(1) as pool:
+        pending: Future[None] | None = None
+        for result in results:
+            if pending is not None:
+                pending.result()
+            pending = pool.submit(scatter, result)
+        if pending is not None:
+            pending.result()
     tested = _tested(code[:n_pairs])
     return PairArrays(
         tstat=np.where(tested, tstat[:n_pairs], np.nan),
@@ -125,21 +137,27 @@ def rank_arrays(
     The order is: tradable first, then by q-value, p-value, t-statistic (missing last) and
     the names of ``y`` and ``x`` (``y_rank``, ``x_rank``: positions in name order).
     """
-    pvalue_yx = mackinnon_pvalue(pairs.tstat, trend)
-    if pairs.tstat_xy is None or pairs.code_xy is None:
-        pvalue_xy, pvalue, reason = None, pvalue_yx, pairs.code.copy()
-    else:
-        pvalue_xy = mackinnon_pvalue(pairs.tstat_xy, trend)
-        pvalue = np.maximum(pvalue_yx, pvalue_xy)  # NaN (untested) when either is
-        reason = np.where(pairs.code != eg_kernel.OK, pairs.code, pairs.code_xy).astype(np.int8)
-    qvalue = benjamini_hochberg(pvalue, n_tests=n_tests)
-    tested = ~np.isnan(pvalue)
-    with np.errstate(invalid="ignore"):
-        non_positive = tested & (pairs.coef[:, 0] <= 0.0)
-    reason[non_positive] = NON_POSITIVE_CODE
-    tradable = tested & (reason == eg_kernel.OK)
-
-    order = rank_order(tradable, pvalue, pairs.tstat, y_rank, x_rank)
+    # numpy releases the GIL in these array passes and sorts: the two directions' p-values,
+    # then the q-values and the rank order, are computed side by side
+    with ThreadPoolExecutor(2) as pool:
+        forward = pool.submit(mackinnon_pvalue, pairs.tstat, trend)
+        if pairs.tstat_xy is None or pairs.code_xy is None:
+            pvalue_xy, reason = None, pairs.code.copy()
+            pvalue_yx = pvalue = forward.result()
+        else:
+            pvalue_xy = mackinnon_pvalue(pairs.tstat_xy, trend)
+            reason = np.where(pairs.code != eg_kernel.OK, pairs.code, pairs.code_xy)
+            reason = reason.astype(np.int8)
+            pvalue_yx = forward.result()
+            pvalue = np.maximum(pvalue_yx, pvalue_xy)  # NaN (untested) when either is
+        fdr = pool.submit(benjamini_hochberg, pvalue, n_tests=n_tests)
+        tested = ~np.isnan(pvalue)
+        with np.errstate(invalid="ignore"):
+            non_positive = tested & (pairs.coef[:, 0] <= 0.0)
+        reason[non_positive] = NON_POSITIVE_CODE
+        tradable = tested & (reason == eg_kernel.OK)
+        order = rank_order(tradable, pvalue, pairs.tstat, y_rank, x_rank)
+        qvalue = fdr.result()
     return RankedPairs(pvalue_yx, pvalue_xy, pvalue, qvalue, reason, tradable, order)
 
 
@@ -183,19 +201,29 @@ def rank_order(
     return np.asarray(order, dtype=np.int64)
 
 
+@dataclass
+class SelectedStatistics:
+    """Spread statistics of the selected pairs only: ``values[k]`` (columns of
+    :func:`titan_lib.pairs.spread_stats.batch_spread_statistics`) belongs to pair
+    ``rows[k]``; the other pairs have none."""
+
+    rows: IntArray
+    values: FloatArray
+
+
 def spread_statistics(
     panel: PricePanel,
     yi: IntArray,
     xi: IntArray,
     coef: FloatArray,
     selected: NDArray[np.bool_],
-) -> FloatArray:
-    """``(m, 6)`` spread statistics of the selected pairs (NaN rows for the others)."""
-    stats = np.full((yi.shape[0], 6), np.nan)
+) -> SelectedStatistics:
+    """Spread statistics of the ``selected`` pairs."""
     rows = np.flatnonzero(selected)
+    values = np.empty((0, 6))
     if rows.shape[0]:
-        stats[rows] = batch_spread_statistics(panel.values, yi[rows], xi[rows], coef[rows])
-    return stats
+        values = batch_spread_statistics(panel.values, yi[rows], xi[rows], coef[rows])
+    return SelectedStatistics(rows, values)
 
 
 def ranked_table(
@@ -204,7 +232,7 @@ def ranked_table(
     xi: IntArray,
     pairs: PairArrays,
     ranked: RankedPairs,
-    stats: FloatArray,
+    stats: SelectedStatistics,
     *,
     direction: str,
     reasons: dict[int, str],
@@ -213,6 +241,10 @@ def ranked_table(
     """The ranked pair table (columns of :data:`titan_lib.pairs.scan.SCAN_COLUMNS`, then
     ``extra``), built in slices of :data:`TABLE_SLICE_ROWS` rows in rank order."""
     names = pl.Series(panel.symbols, dtype=pl.String)
+    rank_of = np.empty(ranked.order.shape[0], dtype=np.int64)
+    rank_of[ranked.order] = np.arange(ranked.order.shape[0])
+    at_rank = rank_of[stats.rows]
+    del rank_of
     reason_text = pl.Series([reasons.get(c) for c in range(NON_POSITIVE_CODE + 1)], dtype=pl.String)
     slices = [
         _table_slice(
@@ -225,7 +257,7 @@ def ranked_table(
             xi,
             pairs,
             ranked,
-            stats,
+            _in_slice(stats, at_rank, start, TABLE_SLICE_ROWS),
             direction,
             extra or {},
         )
@@ -244,50 +276,71 @@ def _table_slice(
     xi: IntArray,
     pairs: PairArrays,
     ranked: RankedPairs,
-    stats: FloatArray,
+    stats: tuple[IntArray, FloatArray],
     direction: str,
     extra: dict[str, FloatArray],
 ) -> pl.DataFrame:
-    """Rows ``start+1 ..`` of the ranked table: the pairs ``at``."""
+    """Rows ``start+1 ..`` of the ranked table: the pairs ``at``; ``stats`` holds the slice
+    positions that have spread statistics and their values."""
     n = at.shape[0]
+    slots, stat_values = stats
+
+    def stat(name: str, k: int) -> Callable[[], pl.Series]:
+        def make() -> pl.Series:
+            values = np.full(n, np.nan)
+            values[slots] = stat_values[:, k]
+            return pl.Series(name, values, nan_to_null=True)
+
+        return make
+
     span = pairs.span[at]
     has_span = span[:, 1] >= 0
 
-    def col(name: str, values: FloatArray | None) -> pl.Series:
+    def col(name: str, values: FloatArray | None) -> Callable[[], pl.Series]:
         if values is None:
-            return pl.Series(name, np.full(n, None), dtype=pl.Float64)
-        return pl.Series(name, values[at], nan_to_null=True)
+            return lambda: pl.Series(name, np.full(n, None), dtype=pl.Float64)
+        return lambda: pl.Series(name, values[at], nan_to_null=True)
 
-    frame = pl.DataFrame(
-        [
-            pl.Series("rank", np.arange(start + 1, start + 1 + n, dtype=np.int64)),
-            names.gather(yi[at]).alias("y"),
-            names.gather(xi[at]).alias("x"),
-            col("hedge_ratio", pairs.coef[:, 0]),
-            col("intercept", pairs.coef[:, 1]),
-            col("trend_slope", pairs.coef[:, 2]),
-            col("tstat", pairs.tstat),
-            col("tstat_xy", pairs.tstat_xy),
-            col("pvalue_yx", ranked.pvalue_yx),
-            col("pvalue_xy", ranked.pvalue_xy),
-            col("pvalue", ranked.pvalue),
-            col("qvalue", ranked.qvalue),
-            pl.Series("tradable", ranked.tradable[at]),
-            pl.repeat(direction, n, dtype=pl.String, eager=True).alias("direction"),
-            col("lag", pairs.lag).cast(pl.Int64),
-            col("half_life", stats[:, 3]),
-            col("hurst", stats[:, 4]),
-            col("crossings", stats[:, 5]).cast(pl.Int64),
-            col("spread_mean", stats[:, 0]),
-            col("spread_std", stats[:, 1]),
-            pl.Series("nobs", span[:, 0]),
-            pl.Series("start", dates[np.where(has_span, span[:, 1], 0)]).cast(pl.Date),
-            pl.Series("end", dates[np.where(has_span, span[:, 2], 0)]).cast(pl.Date),
-            reason_text.gather(ranked.reason_code[at].astype(np.int64)).alias("reason"),
-            *[col(name, values) for name, values in extra.items()],
-        ]
-    )
+    columns: list[Callable[[], pl.Series]] = [
+        lambda: pl.Series("rank", np.arange(start + 1, start + 1 + n, dtype=np.int64)),
+        lambda: names.gather(yi[at]).alias("y"),
+        lambda: names.gather(xi[at]).alias("x"),
+        col("hedge_ratio", pairs.coef[:, 0]),
+        col("intercept", pairs.coef[:, 1]),
+        col("trend_slope", pairs.coef[:, 2]),
+        col("tstat", pairs.tstat),
+        col("tstat_xy", pairs.tstat_xy),
+        col("pvalue_yx", ranked.pvalue_yx),
+        col("pvalue_xy", ranked.pvalue_xy),
+        col("pvalue", ranked.pvalue),
+        col("qvalue", ranked.qvalue),
+        lambda: pl.Series("tradable", ranked.tradable[at]),
+        lambda: pl.repeat(direction, n, dtype=pl.String, eager=True).alias("direction"),
+        lambda: col("lag", pairs.lag)().cast(pl.Int64),
+        stat("half_life", 3),
+        stat("hurst", 4),
+        lambda: stat("crossings", 5)().cast(pl.Int64),
+        stat("spread_mean", 0),
+        stat("spread_std", 1),
+        lambda: pl.Series("nobs", span[:, 0]),
+        lambda: pl.Series("start", dates[np.where(has_span, span[:, 1], 0)]).cast(pl.Date),
+        lambda: pl.Series("end", dates[np.where(has_span, span[:, 2], 0)]).cast(pl.Date),
+        lambda: reason_text.gather(ranked.reason_code[at].astype(np.int64)).alias("reason"),
+        *[col(name, values) for name, values in extra.items()],
+    ]
+    # each column is one gather that releases the GIL: built side by side
+    with ThreadPoolExecutor(2) as pool:
+        frame = pl.DataFrame(list(pool.map(lambda make: make(), columns)))
     return frame.with_columns(pl.when(pl.Series(has_span)).then(pl.col("start", "end")))
+
+
+def _in_slice(
+    stats: SelectedStatistics, at_rank: IntArray, start: int, rows: int
+) -> tuple[IntArray, FloatArray]:
+    """Positions in the slice of ranks ``start .. start+rows-1`` that have statistics, and
+    their values."""
+    inside = (at_rank >= start) & (at_rank < start + rows)
+    return at_rank[inside] - start, stats.values[inside]
 
 
 def reason_texts(min_obs: int, maxlag: int | None, non_positive: str) -> dict[int, str]:
