@@ -159,6 +159,44 @@ def test_one_large_block_on_dask_equals_the_local_run(tmp_path: Path) -> None:
     assert remote.equals(local)
 
 
+def _threads_a_task_may_use() -> tuple[int | None, int, int]:
+    """On a worker: its thread count, and the product and compiled-loop threads of a task."""
+    import numba as nb
+
+    from titan_lib.pairs import eg_batch
+
+    seen: list[tuple[int, int]] = []
+
+    class Probe:
+        def run(self) -> eg_batch.TaskResult:
+            seen.append((eg_batch._workers(), nb.get_num_threads()))
+            return None  # type: ignore[return-value]
+
+    eg_batch.run_task(Probe())  # type: ignore[arg-type]
+    return (eg_batch._dask_worker_threads(), *seen[0])
+
+
+def test_a_task_on_a_dask_worker_uses_the_worker_threads_only() -> None:
+    """Worker processes sharing a machine do not oversubscribe it: a task on a worker of
+    one thread runs one product thread and one compiled-loop thread; outside Dask, every
+    core this process may use."""
+    import os
+
+    from distributed import Client, LocalCluster
+
+    from titan_lib.pairs import eg_batch
+
+    with (
+        LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        assert client.submit(_threads_a_task_may_use, pure=False).result() == (1, 1, 1)
+    here = _threads_a_task_may_use()
+    assert here[0] is None and here[1] == len(os.sched_getaffinity(0)) == eg_batch._workers()
+
+
 def test_block_pair_order_is_the_stable_sort_by_block_pair_then_legs() -> None:
     """The compiled counting sort orders requests as a stable sort by (block pair, b, a)."""
     from titan_lib.pairs.eg_kernel import block_pair_order

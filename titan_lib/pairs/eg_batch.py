@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
+import numba as nb
 import numpy as np
 from numpy.typing import NDArray
 
@@ -149,9 +150,40 @@ class SparseTask:
 Task = DenseTask | SparseTask
 
 
+_task_threads = threading.local()
+"""``limit``: the threads the task running in this thread may use (``None``: every core)."""
+
+
 def run_task(task: Task) -> TaskResult:
-    """Run one task (a module-level function, so Dask can ship it to workers)."""
-    return task.run()
+    """Run one task (a module-level function, so Dask can ship it to workers).
+
+    On a Dask worker the task uses as many threads as the worker has, for its compiled loops
+    and its products alike, so worker processes sharing a machine do not oversubscribe its
+    cores (a worker's ``--nthreads`` is what it may use). The numbers do not depend on it.
+    """
+    threads = _dask_worker_threads()
+    if threads is None:
+        return task.run()
+    previous = nb.get_num_threads()
+    nb.set_num_threads(max(1, min(threads, nb.config.NUMBA_NUM_THREADS)))  # type: ignore[attr-defined]
+    _task_threads.limit = threads
+    try:
+        return task.run()
+    finally:
+        _task_threads.limit = None
+        nb.set_num_threads(previous)
+
+
+def _dask_worker_threads() -> int | None:
+    """The thread count of the Dask worker running this code, or ``None`` outside one."""
+    try:
+        from distributed import get_worker
+    except ImportError:  # pragma: no cover - Dask is optional for local scans
+        return None
+    try:
+        return int(get_worker().state.nthreads)
+    except ValueError:
+        return None
 
 
 @dataclass
@@ -279,6 +311,9 @@ def _lagged_cross_products(
 
 
 def _workers() -> int:
+    limit = getattr(_task_threads, "limit", None)
+    if limit is not None:
+        return max(1, int(limit))
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not Linux
