@@ -178,9 +178,17 @@ def test_sam_template_passes_cfn_lint_and_the_check_is_not_vacuous(packaged: Pat
     reported = [str(m) for m in lint_all(template) if m.rule.id.startswith(("E", "W"))]
     assert reported == []
 
-    broken = json.loads((packaged / "sam" / "sam.json").read_text())
+    broken = json.loads(template)
     del broken["Resources"]["LedgerTable"]
     broken["Resources"]["ModelEventsTopic"]["Properties"]["Subscribers"] = []
+    # cfn-lint resolves an Fn::Sub of a resource (the push grant's API id) over every
+    # combination of regions, most of a lint's time; the breaks below do not involve it
+    for resource in broken["Resources"].values():
+        for policy in resource.get("Properties", {}).get("Policies", []):
+            document = policy["PolicyDocument"]
+            document["Statement"] = [
+                s for s in document["Statement"] if "@connections" not in json.dumps(s)
+            ]
     rules = {match.rule.id for match in lint_all(json.dumps(broken))}
     assert {"E1010", "E3002"} <= rules, rules  # GetAtt of a missing table; unknown property
 
