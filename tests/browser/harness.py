@@ -6,7 +6,8 @@ headless Debian Chromium driven by Playwright. Test modules load it as a plugin
   conftest, one real run per session), plus an
   order ledger with fills on the published models (through the ledger's own interface).
 - ``serve_dashboard``: starts ``titan dashboard NAME --store ...`` on a free port and
-  stops it at the end of the test.
+  stops it at the end of the test; ``module_servers`` starts servers that the tests of a
+  module share (the same options) and stops them after the module.
 - ``watched_page``: a page that records console errors, page errors and any request that
   leaves 127.0.0.1; the test fails on any of them at teardown.
 - Screenshots go to ``$TITAN_ARTIFACTS/screenshots`` (default ``<repo>/artifacts``); the
@@ -177,16 +178,21 @@ class DashboardServer:
         return count
 
 
-@pytest.fixture()
-def serve_dashboard(tmp_path: Path) -> Iterator[Callable[..., DashboardServer]]:
-    """Start ``titan dashboard`` (arguments as for the CLI); stopped after the test."""
-    servers: list[DashboardServer] = []
+class DashboardServers:
+    """Starts ``titan dashboard`` servers (arguments as for the CLI) and stops them all."""
 
-    def start(*args: str, wait_for_pool: bool = True) -> DashboardServer:
+    def __init__(self, logs: Path) -> None:
+        self.logs = logs
+        self.running: list[DashboardServer] = []
+
+    def start(self, *args: str, wait_for_pool: bool = True) -> DashboardServer:
+        """Start a server; with ``wait_for_pool``, return once a preheated pool is filled
+        (at once when ``--pool-size 0``)."""
         if "--pool-size" not in args:
             args = (*args, "--pool-size", "1")  # the machine running the tests is small
+        pooled = args[args.index("--pool-size") + 1] != "0"
         port = free_port()
-        log = tmp_path / f"voila-{port}.log"
+        log = self.logs / f"voila-{port}.log"
         process = subprocess.Popen(
             [titan_executable(), "dashboard", *args, "--port", str(port)],
             stdout=log.open("w"),
@@ -196,22 +202,41 @@ def serve_dashboard(tmp_path: Path) -> Iterator[Callable[..., DashboardServer]]:
             env={**os.environ, "NUMBA_CACHE_DIR": str(REPO / ".cache" / "numba")},
         )
         server = DashboardServer(process, port, log)
-        servers.append(server)
+        self.running.append(server)
         wait_for_port(port, timeout=60)
-        if wait_for_pool:
+        if wait_for_pool and pooled:  # no pool to wait for without preheated kernels
             deadline = time.monotonic() + 120
             while "is filled with" not in log.read_text() and time.monotonic() < deadline:
-                time.sleep(0.2)
+                time.sleep(0.1)
         return server
 
-    yield start
-    for server in servers:
-        server.process.terminate()
-        try:
-            server.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
-            server.process.wait(timeout=10)
+    def stop_all(self) -> None:
+        for server in self.running:
+            server.process.terminate()
+        for server in self.running:
+            try:
+                server.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.process.kill()
+                server.process.wait(timeout=10)
+        self.running.clear()
+
+
+@pytest.fixture()
+def serve_dashboard(tmp_path: Path) -> Iterator[Callable[..., DashboardServer]]:
+    """Start ``titan dashboard`` (arguments as for the CLI); stopped after the test."""
+    servers = DashboardServers(tmp_path)
+    yield servers.start
+    servers.stop_all()
+
+
+@pytest.fixture(scope="module")
+def module_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashboardServers]:
+    """Servers shared by the tests of one module (started on first use, stopped after the
+    module's last test): for tests that need the same server options."""
+    servers = DashboardServers(tmp_path_factory.mktemp("dashboard-servers"))
+    yield servers
+    servers.stop_all()
 
 
 @pytest.fixture(scope="session")

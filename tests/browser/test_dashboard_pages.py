@@ -3,6 +3,9 @@
 Every test loads the page, waits for the widgets (the ``titan-ready`` class), changes a
 selection and reads the change from the DOM or from plotly's ``gd.data``; console errors,
 page errors and requests beyond 127.0.0.1 fail it (see ``harness.watched_page``).
+
+The tests on the filled store share one server that preheats every dashboard (one kernel
+each, replaced after a visit).
 """
 
 from __future__ import annotations
@@ -11,13 +14,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import add_fill
+from harness import DashboardServer, DashboardServers, add_fill
 
 pytest_plugins = ["harness"]
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 READY = ".titan-dashboard.titan-ready"
+NO_REFILL = ("--refill-delay", "600")
+"""Longer than a test: a kernel taken by a visit is not replaced while the test runs (for a
+test that visits each dashboard once)."""
+
+
+@pytest.fixture(scope="module")
+def server(filled_store: str, module_servers: DashboardServers) -> DashboardServer:
+    """One server of every dashboard on the filled store, shared by this module's tests."""
+    return module_servers.start("--store", filled_store)
 
 
 def chart_data(page: Any, hook: str) -> list[dict[str, Any]]:
@@ -95,10 +107,9 @@ def shoot(page: Any, folder: Path, name: str) -> None:
 
 
 def test_landing_page_links_every_dashboard(
-    filled_store: str, serve_dashboard: Any, watched_page: Any, screenshot_folder: Path
+    server: DashboardServer, watched_page: Any, screenshot_folder: Path
 ) -> None:
     page, _ = watched_page
-    server = serve_dashboard("index", "--store", filled_store)
     page.goto(server.url("index"))
     page.wait_for_selector(READY)
     hrefs = page.eval_on_selector_all("a.titan-link", "links => links.map(a => a.href)")
@@ -116,10 +127,9 @@ def test_landing_page_links_every_dashboard(
 
 
 def test_pair_explorer_follows_the_chosen_pair(
-    filled_store: str, serve_dashboard: Any, watched_page: Any, screenshot_folder: Path
+    server: DashboardServer, watched_page: Any, screenshot_folder: Path
 ) -> None:
     page, _ = watched_page
-    server = serve_dashboard("pair_explorer", "--store", filled_store)
     page.goto(server.url("pair_explorer"))
     page.wait_for_selector(READY)
     first = wait_for_chart(page, "pair-chart")
@@ -158,17 +168,16 @@ def test_pair_explorer_follows_the_chosen_pair(
 
 
 def test_pair_explorer_preselects_run_and_pair_from_the_url(
-    filled_store: str, serve_dashboard: Any, watched_page: Any
+    filled_store: str, server: DashboardServer, watched_page: Any
 ) -> None:
+    from titan_lib.dashboards.pair_data import scan_pairs
     from titan_lib.dashboards.runs import successful_runs
     from titan_lib.stores import open_store
 
     page, _ = watched_page
-    scan = successful_runs(open_store(filled_store), ("scan",))[0]
-    server = serve_dashboard("pair_explorer", "--store", filled_store)
-    page.goto(server.url("pair_explorer"))
-    page.wait_for_selector(READY)
-    second = options(page, "pair-select")[1].split()[0]
+    store = open_store(filled_store)
+    scan = successful_runs(store, ("scan",))[0]
+    second = scan_pairs(store, scan.run_id).keys()[1]  # the menu's second pair, not its default
     page.goto(server.url("pair_explorer", f"run={scan.run_id}&pair={second}"))
     page.wait_for_selector(READY)
     assert selected(page, "pair-select").split()[0] == second
@@ -178,10 +187,9 @@ def test_pair_explorer_preselects_run_and_pair_from_the_url(
 
 
 def test_backtest_report_follows_run_heatmap_axes_and_trade_order(
-    filled_store: str, serve_dashboard: Any, watched_page: Any, screenshot_folder: Path
+    server: DashboardServer, watched_page: Any, screenshot_folder: Path
 ) -> None:
     page, _ = watched_page
-    server = serve_dashboard("backtest_report", "--store", filled_store)
     page.goto(server.url("backtest_report"))
     page.wait_for_selector(READY)
     runs = options(page, "run-select")
@@ -232,7 +240,7 @@ def test_backtest_report_follows_run_heatmap_axes_and_trade_order(
 
 
 def test_live_signals_shows_models_positions_and_refreshes(
-    filled_store: str, serve_dashboard: Any, watched_page: Any, screenshot_folder: Path
+    filled_store: str, server: DashboardServer, watched_page: Any, screenshot_folder: Path
 ) -> None:
     from titan_lib.core import latest_prices, list_models
     from titan_lib.core.execution import open_ledger
@@ -241,7 +249,6 @@ def test_live_signals_shows_models_positions_and_refreshes(
     page, _ = watched_page
     store = open_store(filled_store)
     models = [m.model for m in list_models(store)]
-    server = serve_dashboard("live_signals", "--store", filled_store)
     page.goto(server.url("live_signals"))
     page.wait_for_selector(READY)
     signals = table_rows(page, "signals")
@@ -285,7 +292,7 @@ def test_empty_store_gives_a_friendly_message_on_every_dashboard(
     tmp_path: Path, serve_dashboard: Any, watched_page: Any, screenshot_folder: Path
 ) -> None:
     page, _ = watched_page
-    server = serve_dashboard("--store", str(tmp_path / "empty"))
+    server = serve_dashboard("--store", str(tmp_path / "empty"), *NO_REFILL)
     for name in ("index", "pair_explorer", "backtest_report", "live_signals"):
         page.goto(server.url(name))
         page.wait_for_selector(READY)
