@@ -52,7 +52,7 @@ chromium:
 		exit 1; \
 	fi
 
-PYTEST_PARALLEL := --numprocesses=auto --maxprocesses=4 --dist=loadgroup
+PYTEST_PARALLEL := --numprocesses=auto --maxprocesses=4 --dist=loadgroup --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -7,9 +7,11 @@ whether the visit took a preheated kernel (page rebuilt for the visit) or a fres
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+from fixtures.lambda_world import world_store
 
 pytest_plugins = ["harness"]
 
@@ -30,12 +32,13 @@ def upload_store(local: str, uri: str) -> None:
 
 
 def test_live_signals_on_s3_renders_whole_on_every_load(
-    filled_store: str, s3_store: str, serve_dashboard: Any, watched_page: Any
+    tmp_path: Path, s3_store: str, serve_dashboard: Any, watched_page: Any
 ) -> None:
     from titan_lib.core import list_models
     from titan_lib.stores.objects import open_store
 
-    upload_store(filled_store, s3_store)
+    local, _ = world_store(tmp_path)  # ingested prices and published models
+    upload_store(str(local), s3_store)
     models = list_models(open_store(s3_store))
     assert models
     page, problems = watched_page
