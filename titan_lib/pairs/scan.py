@@ -239,9 +239,12 @@ def task_executor(scheduler: str | None, progress: bool = False) -> Iterator[Exe
         ) from None
 
     def on_cluster(tasks: list[Task]) -> Iterator[TaskResult]:
-        futures = client.map(run_task, tasks, pure=False)
-        for future in as_completed(futures):
-            yield future.result()
+        # each result is released on the worker once fetched, so a worker holds only the
+        # results not yet gathered, not every result of the scan
+        for future in as_completed(client.map(run_task, tasks, pure=False)):
+            result = future.result()
+            future.release()
+            yield result
 
     try:
         yield _progress_runner(on_cluster, progress)
