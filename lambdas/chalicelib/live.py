@@ -32,6 +32,7 @@ from titan_lib.core.jobs.queue import JobQueue
 from titan_lib.core.jobs.queues import open_queue
 from titan_lib.core.jobs.store import JobStore
 from titan_lib.core.jobs.stores import open_job_store
+from titan_lib.core.push.channels import signal_channel
 from titan_lib.core.push.connection_stores import open_connections
 from titan_lib.core.push.connections import ConnectionStore
 from titan_lib.core.push.gateway import Sender, default_sender, local_sender
@@ -156,7 +157,7 @@ def push_changed_signals(rt: Runtime) -> dict[str, int]:
         if not services.connections.swap_mark(f"signal:{model.model_id}", signal_fingerprint(doc)):
             continue
         changed += 1
-        channel = f"signals:{model.model_id}"
+        channel = signal_channel(model.model_id)
         sent += _contained(
             channel,
             lambda channel=channel, doc=doc: publish(

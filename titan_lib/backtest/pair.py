@@ -37,7 +37,6 @@ from titan_lib.exceptions import DataValidationError, ParameterError
 from titan_lib.pairs.hedge_ratios import (
     HedgeMethod,
     HedgeRatio,
-    check_hedge_method,
     fit_hedge_ratio,
 )
 
@@ -91,7 +90,6 @@ def formation_hedge(
     from titan_lib.signals.frame import pair_prices
 
     check_formation(formation)
-    check_hedge_method(method)
     legs = pair_prices(prices, [y, x])
     dates: list[date] = legs.get_column("date").to_list()
     first = coerce_date(start, "start")

@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from titan_lib.core.push.channels import SIGNALS_PREFIX
 from titan_lib.exceptions import ParameterError
 
 PUSH_URL_ENV = "TITAN_PUSH_URL"
@@ -216,14 +217,14 @@ class FeedStatus:
                 f"Not live: {self.url} refused the push token ({self.detail}); trying again "
                 f"in {self.retry_in:g} s. Check {PUSH_TOKEN_ENV}."
             )
-        models = sum(1 for c in self.subscribed if c.startswith("signals:"))
+        models = sum(1 for c in self.subscribed if c.startswith(SIGNALS_PREFIX))
         text = (
             f"Live: updates are pushed from {self.url} (connected at {clock(self.since)} UTC, "
             f"{models} model{'s' if models != 1 else ''} subscribed"
             + (", fills too" if "fills" in self.subscribed else "")
             + ")."
         )
-        signals_refused = [(c, m) for c, m in self.refused if c.startswith("signals:")]
+        signals_refused = [(c, m) for c, m in self.refused if c.startswith(SIGNALS_PREFIX)]
         if signals_refused:
             text += f" Not pushed: {len(signals_refused)} model(s) ({signals_refused[0][1]})."
         return text
@@ -237,11 +238,6 @@ def clock(iso: str | None) -> str:
 def utc_now() -> str:
     """Now, ISO 8601 UTC with milliseconds."""
     return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
-def signal_channel(model_id: str) -> str:
-    """The channel of a model's signal."""
-    return f"signals:{model_id}"
 
 
 class PushFeed:

@@ -24,6 +24,7 @@ import ipywidgets as widgets
 import plotly.graph_objects  # noqa: F401  (loaded before a visitor arrives)
 import polars as pl
 
+from titan_lib.core.push.channels import signal_channel
 from titan_lib.dashboards.catalog import DASHBOARDS
 from titan_lib.dashboards.figures import new_output, show_figure
 from titan_lib.dashboards.layout import (
@@ -48,7 +49,6 @@ from titan_lib.dashboards.live_feed import (
     clock,
     kernel_loop,
     run_in_kernel,
-    signal_channel,
     stop_feed,
 )
 from titan_lib.dashboards.request import QUERY_ENV, PageRequest

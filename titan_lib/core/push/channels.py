@@ -39,6 +39,15 @@ class Channel:
         return CHANNEL_SCOPES[self.kind]
 
 
+SIGNALS_PREFIX = "signals:"
+"""Start of every model's signal channel."""
+
+
+def signal_channel(model_id: str) -> str:
+    """The channel of a model's signal: ``signals:<model_id>``."""
+    return f"{SIGNALS_PREFIX}{model_id}"
+
+
 def parse_channel(name: object) -> Channel:
     """Read a channel name.
 
