@@ -81,6 +81,57 @@ def test_the_query_string_is_read_into_a_request() -> None:
     assert parse_query("?run=").run is None
 
 
+def test_a_preheated_kernel_reads_its_visit_from_the_server_without_loading_voila(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The visit arrives as one JSON message on ``voila/query/<kernel id>`` (a real
+    websocket server here); the kernel never imports the Jupyter server stack."""
+    import json
+    import threading
+
+    from websockets.sync.server import ServerConnection, serve
+
+    paths: list[str] = []
+
+    def handler(connection: ServerConnection) -> None:
+        paths.append(connection.request.path if connection.request else "")
+        connection.send(json.dumps({"QUERY_STRING": "model=5af3&pair=KO/PEP"}))
+
+    with serve(handler, "127.0.0.1", 0) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        port = server.socket.getsockname()[1]
+        for name, value in {
+            "VOILA_PREHEAT": "True",
+            "VOILA_APP_PORT": str(port),
+            "VOILA_KERNEL_ID": "k-1",
+            "VOILA_SERVER_URL": "/base/",
+            "QUERY_STRING": "",
+            "TITAN_STORE": "/s",
+        }.items():
+            monkeypatch.setenv(name, value)
+        code = (
+            "import sys; from titan_lib.dashboards.request import page_request; "
+            "r = page_request(); print(r.model, r.pair, r.store, 'voila' in sys.modules)"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+        ).stdout.split()
+        server.shutdown()
+    assert out == ["5af3", "KO/PEP", "/s", "False"]
+    assert paths == ["/base/voila/query/k-1"]
+
+
+def test_a_kernel_whose_server_is_gone_keeps_its_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    from conftest import free_port
+
+    from titan_lib.dashboards.request import page_request
+
+    monkeypatch.setenv("VOILA_PREHEAT", "True")
+    monkeypatch.setenv("VOILA_APP_PORT", str(free_port()))
+    monkeypatch.setenv("QUERY_STRING", "run=abc")
+    assert page_request().run == "abc"
+
+
 def test_voila_runs_locally_with_stripped_sources_preheat_and_culling(tmp_path: Path) -> None:
     options = ServeOptions(
         folder=tmp_path, store="/abs/store", dashboard="pair_explorer", port=9100, token="s3cret"
