@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import io
 import json
 import re
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -201,12 +203,15 @@ def test_a_preheated_kernel_follows_the_visit_in_the_background(
     monkeypatch.setenv("TITAN_STORE", str(tmp_path))
     monkeypatch.delenv("QUERY_STRING", raising=False)
     arrived = threading.Event()
+    held_open_while_built: list[int] = []
 
-    def visit() -> PageRequest:
+    @contextlib.contextmanager
+    def visit() -> Iterator[PageRequest]:
         arrived.wait(timeout=30)
-        return PageRequest(run="r7", store=str(tmp_path))
+        yield PageRequest(run="r7", store=str(tmp_path))
+        held_open_while_built.append(len(build.requests))
 
-    monkeypatch.setattr(preheat, "page_request", visit)
+    monkeypatch.setattr(preheat, "visit", visit)
     build = _Builds()
     monkeypatch.setenv("VOILA_PREHEAT", "True")
     dashboard = PreheatedPage(build)
@@ -218,6 +223,7 @@ def test_a_preheated_kernel_follows_the_visit_in_the_background(
     arrived.set()
     dashboard.thread.join(timeout=30)
     assert [r.run for r in build.requests] == [None, "r7"]
+    assert held_open_while_built == [2]  # the visit ends once the page is made
     assert "titan-ready" in dashboard.page._dom_classes
     assert "titan-ready" not in preheated._dom_classes
 

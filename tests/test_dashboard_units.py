@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+import tempfile
 from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -81,28 +82,34 @@ def test_the_query_string_is_read_into_a_request() -> None:
     assert parse_query("?run=").run is None
 
 
-def test_a_preheated_kernel_reads_its_visit_from_the_server_without_loading_voila(
+def test_a_preheated_kernel_holds_its_visit_open_until_the_page_is_made(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The visit arrives as one JSON message on ``voila/query/<kernel id>`` (a real
-    websocket server here); the kernel never imports the Jupyter server stack."""
+    websocket server here); the kernel closes the socket only when its ``with`` block
+    ends, and never imports the Jupyter server stack."""
     import json
     import threading
 
+    from websockets.exceptions import ConnectionClosed
     from websockets.sync.server import ServerConnection, serve
 
-    paths: list[str] = []
+    seen: dict[str, str] = {}
 
     def handler(connection: ServerConnection) -> None:
-        paths.append(connection.request.path if connection.request else "")
+        seen["path"] = connection.request.path if connection.request else ""
         connection.send(json.dumps({"QUERY_STRING": "model=5af3&pair=KO/PEP"}))
+        try:
+            connection.recv(timeout=30)
+        except ConnectionClosed:
+            seen["closed_after"] = Path(marker).read_text() if Path(marker).exists() else ""
 
-    with serve(handler, "127.0.0.1", 0) as server:
+    with tempfile.TemporaryDirectory() as folder, serve(handler, "127.0.0.1", 0) as server:
+        marker = str(Path(folder) / "page")
         threading.Thread(target=server.serve_forever, daemon=True).start()
-        port = server.socket.getsockname()[1]
         for name, value in {
             "VOILA_PREHEAT": "True",
-            "VOILA_APP_PORT": str(port),
+            "VOILA_APP_PORT": str(server.socket.getsockname()[1]),
             "VOILA_KERNEL_ID": "k-1",
             "VOILA_SERVER_URL": "/base/",
             "QUERY_STRING": "",
@@ -110,26 +117,31 @@ def test_a_preheated_kernel_reads_its_visit_from_the_server_without_loading_voil
         }.items():
             monkeypatch.setenv(name, value)
         code = (
-            "import sys; from titan_lib.dashboards.request import page_request; "
-            "r = page_request(); print(r.model, r.pair, r.store, 'voila' in sys.modules)"
+            "import sys, time, pathlib\n"
+            "from titan_lib.dashboards.request import visit\n"
+            "with visit() as r:\n"
+            "    time.sleep(0.3)\n"
+            f"    pathlib.Path({marker!r}).write_text('made')\n"
+            "print(r.model, r.pair, r.store, 'voila' in sys.modules)\n"
         )
         out = subprocess.run(
             [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
         ).stdout.split()
         server.shutdown()
     assert out == ["5af3", "KO/PEP", "/s", "False"]
-    assert paths == ["/base/voila/query/k-1"]
+    assert seen == {"path": "/base/voila/query/k-1", "closed_after": "made"}
 
 
 def test_a_kernel_whose_server_is_gone_keeps_its_request(monkeypatch: pytest.MonkeyPatch) -> None:
     from conftest import free_port
 
-    from titan_lib.dashboards.request import page_request
+    from titan_lib.dashboards.request import visit
 
     monkeypatch.setenv("VOILA_PREHEAT", "True")
     monkeypatch.setenv("VOILA_APP_PORT", str(free_port()))
     monkeypatch.setenv("QUERY_STRING", "run=abc")
-    assert page_request().run == "abc"
+    with visit() as request:
+        assert request.run == "abc"
 
 
 def test_voila_runs_locally_with_stripped_sources_preheat_and_culling(tmp_path: Path) -> None:

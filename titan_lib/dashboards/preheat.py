@@ -12,9 +12,12 @@ it comes, the page is rebuilt only if the visitor asked for something else (``?r
 ``?pair=``, ``?model=``), if the store's runs or models changed since the build, or if the
 dashboard always shows fresh data (live signals); the page is rebuilt on the kernel's main
 thread (see :func:`on_kernel_thread`). A preheated page is marked
-``titan-ready`` only once the visit is known and the page matches it; the browser, still
-loading, receives the final page through the widget state. Outside a preheated kernel
-(cold start, JupyterLab) the page is built once for the request as it is.
+``titan-ready`` only once the visit is known and the page matches it. The visitor's browser
+connects to the kernel only after that (the kernel holds its visit open until the page is
+made, and ``titan dashboard`` holds the browser's connection until then: see
+:func:`titan_lib.dashboards.request.visit`), so it reads the final page whole from the
+widget state and never a page half rebuilt. Outside a preheated kernel (cold start,
+JupyterLab) the page is built once for the request as it is.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import threading
 from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING
 
-from titan_lib.dashboards.request import PageRequest, current_request, page_request
+from titan_lib.dashboards.request import PageRequest, current_request, visit
 
 if TYPE_CHECKING:
     import ipywidgets as widgets
@@ -110,11 +113,14 @@ class PreheatedPage:
         if not _preheating():
             return
         self.thread = threading.Thread(
-            target=lambda: on_kernel_thread(self.apply, page_request()),
-            name="titan-page-request",
-            daemon=True,
+            target=self._follow_visit, name="titan-page-request", daemon=True
         )
         self.thread.start()
+
+    def _follow_visit(self) -> None:
+        with visit() as request:  # the visitor's browser connects once this block ends
+            on_kernel_thread(self.apply, request)
+            wait_until_published()
 
 
 def on_kernel_thread(action: Callable[[PageRequest], None], request: PageRequest) -> None:
@@ -145,3 +151,22 @@ def on_kernel_thread(action: Callable[[PageRequest], None], request: PageRequest
 
     loop.add_callback(run)
     done.wait()
+
+
+def wait_until_published(timeout: float = 10.0) -> None:
+    """Return once the kernel has sent every message it has queued so far (the widgets
+    of a page just built), or after ``timeout`` seconds.
+
+    The kernel sends its messages from its IOPub thread, in the order they are queued;
+    a callback queued behind them runs once they are all sent. Outside a kernel it
+    returns at once.
+    """
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    iopub = getattr(getattr(shell, "kernel", None), "iopub_thread", None)
+    if iopub is None:
+        return
+    sent = threading.Event()
+    iopub.schedule(sent.set)
+    sent.wait(timeout)

@@ -2,7 +2,7 @@
 
 Voilà runs a preheated kernel's notebook before anyone asks for the page: the notebook
 builds its default view from :func:`current_request` and then follows the visit with
-:func:`page_request`, which waits until the page is requested and reads the query string
+:func:`visit`, which waits until the page is requested and reads the query string
 (``QUERY_STRING``, e.g. ``run=...&pair=KO/PEP``); see :mod:`titan_lib.dashboards.preheat`.
 Standard library only, but for the websocket client that waits for the visit.
 """
@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
@@ -59,14 +60,46 @@ def current_request() -> PageRequest:
     return parse_query(os.environ.get(QUERY_ENV, ""), store=os.environ.get("TITAN_STORE"))
 
 
-def page_request() -> PageRequest:
-    """Wait for the page request (preheated kernels) and read its URL parameters.
+@contextmanager
+def visit(open_timeout: float = 5.0) -> Iterator[PageRequest]:
+    """The request of this kernel's visitor, with the visit held open while the page is
+    made for it.
 
-    Outside Voilà (a notebook opened in JupyterLab) it returns at once with no parameters.
+    In a preheated kernel (``VOILA_PREHEAT=True``) it blocks until Voilà hands the kernel
+    to a visitor: one JSON message on :func:`visit_url` (the protocol of
+    ``voila.utils.wait_for_request``, spoken here without importing the ``voila`` package,
+    which loads the whole Jupyter server into the kernel: about 2 s of CPU per kernel)
+    puts the visit's variables (``QUERY_STRING``, ...) into ``os.environ``. The socket
+    stays open until the ``with`` block ends: ``titan dashboard`` lets the visitor's
+    browser connect to the kernel only once it closes (see
+    :mod:`titan_lib.dashboards.voila_app`), so the browser never sees half of a page
+    being rebuilt. When the server cannot be reached within ``open_timeout`` seconds,
+    the kernel keeps the request it has and a warning is logged.
+
+    Outside a preheated kernel (a kernel started for the page, JupyterLab) it yields the
+    request as known at once.
     """
-    if os.environ.get("VOILA_PREHEAT") == "True":
-        wait_for_visit()
-    return current_request()
+    if os.environ.get("VOILA_PREHEAT") != "True":
+        yield current_request()
+        return
+    from websockets.exceptions import WebSocketException
+    from websockets.sync.client import ClientConnection, connect
+
+    url = visit_url()
+    socket: ClientConnection | None = None
+    try:
+        socket = connect(url, open_timeout=open_timeout, proxy=None)
+        message = socket.recv()
+    except (OSError, TimeoutError, WebSocketException) as error:
+        logging.getLogger(__name__).warning("no visit from %s: %s", url, error)
+        message = "{}"
+    try:
+        for name, value in json.loads(message).items():
+            os.environ[name] = str(value)
+        yield current_request()
+    finally:
+        if socket is not None:
+            socket.close()
 
 
 def visit_url(environ: Mapping[str, str] | None = None) -> str:
@@ -78,27 +111,3 @@ def visit_url(environ: Mapping[str, str] | None = None) -> str:
     host = f"{env.get('VOILA_APP_IP', '127.0.0.1')}:{env.get('VOILA_APP_PORT', '8866')}"
     protocol = env.get("VOILA_WS_PROTOCOL", "ws")
     return f"{protocol}://{host}{base}voila/query/{env.get('VOILA_KERNEL_ID', '')}"
-
-
-def wait_for_visit(open_timeout: float = 5.0) -> None:
-    """Block until Voilà hands this preheated kernel to a visitor, then put the visit's
-    request variables (``QUERY_STRING``, ``SCRIPT_NAME``, ...) into ``os.environ``.
-
-    It speaks the protocol of ``voila.utils.wait_for_request`` (one JSON message on
-    :func:`visit_url`) without importing the ``voila`` package, which loads the whole
-    Jupyter server into the kernel (about 2 s of CPU for every preheated kernel). When
-    the server cannot be reached within ``open_timeout`` seconds, the kernel keeps the
-    request it has and a warning is logged.
-    """
-    from websockets.exceptions import WebSocketException
-    from websockets.sync.client import connect
-
-    url = visit_url()
-    try:
-        with connect(url, open_timeout=open_timeout, proxy=None) as socket:
-            message = socket.recv()
-    except (OSError, TimeoutError, WebSocketException) as error:
-        logging.getLogger(__name__).warning("no visit from %s: %s", url, error)
-        return
-    for name, value in json.loads(message).items():
-        os.environ[name] = str(value)
