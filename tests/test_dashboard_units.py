@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import subprocess
 import sys
@@ -324,6 +325,42 @@ def test_live_signals_say_plainly_when_prices_are_stale() -> None:
     assert "/srv/titan" not in stale  # never a server path
     fresh = freshness_html(snapshot("2026-11-27", "no ledger at /srv/x.sqlite yet"), today)
     assert "stale" not in fresh and "no orders placed yet" in fresh and "/srv" not in fresh
+
+
+def test_a_live_signals_kernel_draws_its_page_with_the_serving_evaluator_only(
+    tmp_path: Path,
+) -> None:
+    """The page (table and z-score chart) is drawn without numba, scipy or the research
+    layer: a kernel preheated for it loads in a fraction of the time. The chart's z-scores
+    are the serving evaluator's replay of the model over the serving tails."""
+    from fixtures.lambda_world import world_store
+
+    store, ids = world_store(tmp_path)
+    code = (
+        "import json, sys\n"
+        "from titan_lib.dashboards.live_signals import build_live_signals, prepare\n"
+        "from titan_lib.dashboards.live_data import zscore_history\n"
+        "from titan_lib.dashboards.request import PageRequest\n"
+        "from titan_lib.core import get_model\n"
+        "from titan_lib.stores import open_store\n"
+        f"store = {str(store)!r}\n"
+        "prepare()\n"
+        "page = build_live_signals(PageRequest(store=store))\n"
+        f"model = get_model({ids[0]!r}, store)\n"
+        "h = zscore_history(open_store(store), model)\n"
+        "heavy = [m for m in ('numba', 'scipy', 'statsmodels', 'pandas', 'vectorbt',\n"
+        "         'titan_lib.signals', 'titan_lib.regimes') if m in sys.modules]\n"
+        "print(json.dumps({'heavy': heavy, 'ready': 'titan-ready' in page._dom_classes,\n"
+        "                  'rows': h.height, 'defined': int(h['z'].is_not_nan().sum())}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["heavy"] == []
+    assert result["ready"]
+    assert result["rows"] > 50 and result["defined"] > 0
 
 
 def test_pair_chart_names_units_and_puts_regimes_in_the_legend() -> None:

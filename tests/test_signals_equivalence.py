@@ -25,6 +25,7 @@ from titan_lib.core import (
     VolatilityRegimeModel,
     ZScoreSpec,
     evaluate,
+    signal_path,
 )
 from titan_lib.data import sample_prices
 from titan_lib.signals import model_positions, pair_prices
@@ -76,6 +77,19 @@ def step_day_by_day(model: SignalModel, tails: dict[str, list], lookback: int) -
     return np.array(positions), np.array(zs), reasons
 
 
+def assert_same_path(frame: pl.DataFrame, model: SignalModel, tails: dict[str, list]) -> None:
+    """The evaluator's recorded replay equals the vectorised rules bar by bar."""
+    path = signal_path(model, tails)
+    assert [date.fromisoformat(d) for d in path.dates] == frame.get_column("date").to_list()
+    assert np.array_equal(np.array(path.positions), frame.get_column("position").to_numpy())
+    vz = frame.get_column("z").to_numpy()
+    pz = np.array([math.nan if z is None else z for z in path.zscores])
+    assert np.array_equal(np.isnan(vz), np.isnan(pz))
+    assert np.allclose(vz[~np.isnan(vz)], pz[~np.isnan(pz)], rtol=0.0, atol=1e-9)
+    last = evaluate(model, tails)
+    assert (path.positions[-1], path.dates[-1]) == (last.position, last.as_of)
+
+
 def assert_same(frame: pl.DataFrame, positions: np.ndarray, zs: np.ndarray, reasons: list) -> None:
     vz = frame.get_column("z").to_numpy()
     assert np.array_equal(np.isnan(vz), np.isnan(zs))
@@ -114,6 +128,7 @@ def test_real_pair_ten_years_day_by_day(method, real_prices, hedge) -> None:
     assert frame.get_column("date")[-1] - frame.get_column("date")[1] > np.timedelta64(3640, "D")
     positions, zs, reasons = step_day_by_day(model, closes_by_symbol(traded, model.symbols), 70)
     assert_same(frame, positions, zs, reasons)
+    assert_same_path(frame, model, closes_by_symbol(traded, model.symbols))
     # the rules did trade, and the gate did act, over the decade
     assert {"enter_long", "enter_short"} & set(reasons)
     assert (frame.get_column("position") != 0).sum() > 100
@@ -144,6 +159,7 @@ def test_real_pair_with_markov_gate(real_prices, hedge) -> None:
     frame = model_positions(model, traded)
     positions, zs, reasons = step_day_by_day(model, closes_by_symbol(traded, model.symbols), 5)
     assert_same(frame, positions, zs, reasons)
+    assert_same_path(frame, model, closes_by_symbol(traded, model.symbols))
     assert "gate_blocked" in reasons
     regimes = frame.get_column("regime")
     assert regimes.null_count() == 1 and set(regimes.drop_nulls().to_list()) == {0, 1}
@@ -235,3 +251,4 @@ def test_property_evaluator_equals_vectorised(
     assert np.array_equal(frame.get_column("position").to_numpy(), positions)
     replay = evaluate(model, tails)
     assert replay.position == positions[-1] and replay.reason == reasons[-1]
+    assert_same_path(frame, model, tails)

@@ -5,7 +5,7 @@ polars, statsmodels and vectorbt are never imported here, directly or indirectly
 ``tests/test_core_imports.py`` enforces it.
 """
 
-from titan_lib.core.evaluate import Signal, SignalState, evaluate
+from titan_lib.core.evaluate import Signal, SignalPath, SignalState, evaluate, signal_path
 from titan_lib.core.model_registry import (
     PublishedModel,
     PublishResult,
@@ -45,6 +45,7 @@ __all__ = [
     "Retirement",
     "Signal",
     "SignalModel",
+    "SignalPath",
     "SignalRules",
     "SignalState",
     "VolatilityRegimeModel",
@@ -58,4 +59,5 @@ __all__ = [
     "publish",
     "retire",
     "retirement",
+    "signal_path",
 ]

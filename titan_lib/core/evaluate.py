@@ -21,6 +21,9 @@ an ``int`` (-1, 0, +1)
     bar before the last; the last bar starts from this position (bars held carried over
     when the replay holds the same side, else 0; entries armed).
 
+:func:`signal_path` replays a model from flat and records every bar (the live dashboard's
+z-score chart).
+
 Standard library only.
 """
 
@@ -117,6 +120,40 @@ class Signal:
         )
 
 
+@dataclass(frozen=True)
+class SignalPath:
+    """A model replayed bar by bar from flat (what :func:`evaluate` does without a
+    ``position``), recorded at every bar.
+
+    Attributes
+    ----------
+    dates
+        ISO dates of the bars, oldest first (the dates common to the model's symbols).
+    zscores
+        Z-score at each bar; ``None`` while undefined (warm-up, flat spread, and with an
+        EWMA z-score the bars up to the model's last fitted date).
+    positions
+        Target position after each bar (-1, 0, +1).
+    """
+
+    dates: tuple[str, ...]
+    zscores: tuple[float | None, ...]
+    positions: tuple[int, ...]
+
+
+def signal_path(model: SignalModel, recent_prices: Mapping[str, PriceSeries]) -> SignalPath:
+    """Replay ``model`` over every bar of ``recent_prices`` from flat and record each bar.
+
+    The last bar's entries are those of ``evaluate(model, recent_prices)``; the whole path
+    equals :func:`titan_lib.signals.model_positions` on the same prices (z-scores to
+    rounding). Raises as :func:`evaluate` does.
+    """
+    path: list[tuple[str, float | None, int]] = []
+    _evaluate(model, recent_prices, None, path)
+    dates, zscores, positions = zip(*path, strict=True) if path else ((), (), ())
+    return SignalPath(dates=tuple(dates), zscores=tuple(zscores), positions=tuple(positions))
+
+
 def evaluate(
     model: SignalModel,
     recent_prices: Mapping[str, PriceSeries],
@@ -140,6 +177,17 @@ def evaluate(
         A symbol is missing, prices are not positive and finite, dates are not ascending,
         or the history does not reach the date a state continues from.
     """
+    return _evaluate(model, recent_prices, position, None)
+
+
+def _evaluate(
+    model: SignalModel,
+    recent_prices: Mapping[str, PriceSeries],
+    position: int | SignalState | None,
+    path: list[tuple[str, float | None, int]] | None,
+) -> Signal:
+    """:func:`evaluate`, appending ``(date, z-score, position)`` of every bar processed to
+    ``path`` when given."""
     dates, closes = _align(model, recent_prices)
     n = len(dates)
     spreads = [model.spread(y, x) for y, x in zip(closes[0], closes[1], strict=True)]
@@ -211,6 +259,8 @@ def evaluate(
         pos, held, armed, reason = step(
             pos, held, armed, z, rules.entry, rules.exit, rules.stop, max_hold, gate_code
         )
+        if path is not None:
+            path.append((dates[i], None if math.isnan(z) else z, pos))
     last = n - 1
     new_state = SignalState(
         as_of=dates[last],

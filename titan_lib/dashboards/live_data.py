@@ -10,14 +10,15 @@ a SQLite ledger that does not exist yet is reported as empty, not created.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import polars as pl
 
-from titan_lib.core import PriceTail, SignalModel, latest_prices, list_models
+from titan_lib.core import PriceTail, SignalModel, latest_prices, list_models, signal_path
 from titan_lib.core.execution import Ledger, Position, open_ledger
 from titan_lib.core.model_health import HealthRecord
 from titan_lib.core.model_health_store import health_history
@@ -285,18 +286,15 @@ def _signal_row(served: ServedSignal, held: int) -> dict[str, Any]:
 
 
 def zscore_history(store: ObjectStore, model: SignalModel) -> pl.DataFrame:
-    """The model's z-score and position over its serving price tails, via the
-    vectorised rules (``date``, ``z``, ``position``)."""
-    from titan_lib.signals import model_positions
-
-    frames = []
-    for symbol in model.symbols:
-        t = latest_prices(store, symbol)
-        frames.append(
-            pl.DataFrame(
-                {"date": list(t.dates), "symbol": symbol, "close": list(t.close)},
-                schema={"date": pl.String, "symbol": pl.String, "close": pl.Float64},
-            )
-        )
-    prices = pl.concat(frames).with_columns(pl.col("date").str.to_date())
-    return model_positions(model, prices).select("date", "z", "position")
+    """The model's z-score and position over its serving price tails (``date``, ``z``,
+    ``position``), replayed from flat by the serving evaluator
+    (:func:`titan_lib.core.signal_path`, equal to the vectorised rules)."""
+    path = signal_path(model, {symbol: latest_prices(store, symbol) for symbol in model.symbols})
+    return pl.DataFrame(
+        {
+            "date": [date.fromisoformat(d) for d in path.dates],
+            "z": [math.nan if z is None else z for z in path.zscores],
+            "position": list(path.positions),
+        },
+        schema={"date": pl.Date, "z": pl.Float64, "position": pl.Int64},
+    )

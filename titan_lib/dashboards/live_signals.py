@@ -22,7 +22,6 @@ from typing import Any
 
 import ipywidgets as widgets
 import plotly.graph_objects  # noqa: F401  (loaded before a visitor arrives)
-import polars as pl
 
 from titan_lib.core.push.channels import signal_channel
 from titan_lib.dashboards.catalog import DASHBOARDS
@@ -220,26 +219,12 @@ def follow_pushes(
 
 
 def prepare() -> None:
-    """Load and compile what the first view needs (run by preheated kernels before a
-    visitor arrives): plotly's JSON path and the vectorised signal rules."""
-    from datetime import date, timedelta
-
-    from titan_lib.core import SignalRules
-    from titan_lib.core.zscore import ZScoreSpec
+    """Load what the first view needs (run by preheated kernels before a visitor
+    arrives): plotly's JSON path. The signals and the chart's z-score path come from the
+    standard-library serving evaluator, which needs no warming up."""
     from titan_lib.dashboards.figures import warm_up
-    from titan_lib.signals import positions
 
     warm_up()
-    days = [date(2020, 1, 1) + timedelta(days=i) for i in range(8)]
-    legs = pl.DataFrame({"date": days, "A": [1.0, 1.1, 1.3, 1.2, 1.0, 1.1, 1.4, 1.2], "B": 1.0})
-    positions(
-        legs,
-        y="A",
-        x="B",
-        beta=1.0,
-        zscore=ZScoreSpec.rolling(3),
-        rules=SignalRules(entry=1.0, exit=0.2),
-    )
 
 
 def build_live_signals(request: PageRequest) -> widgets.Widget:
