@@ -270,12 +270,11 @@ def pytest_collection_modifyitems(
     as soon as the tests are known, it runs beside the tests that do not need it; the tests
     that need it are moved to the end of the session.
 
-    With pytest-xdist (``make test`` runs ``--dist loadgroup``), each browser module stays on
-    one worker, so its dashboard server and preheated kernels start once.
+    With pytest-xdist, ``make test`` runs ``--dist loadgroup``: with no group marks it hands
+    the tests out one or two at a time in this order, so the tests that need the pipeline
+    still come last (plain ``--dist load`` would send each worker a share of the list at
+    once). Tests of one module may run on both workers, each with its own module fixtures.
     """
-    for item in items:
-        if "browser" in item.path.parts:
-            item.add_marker(pytest.mark.xdist_group(f"browser-{item.path.stem}"))
     needing = [item for item in items if DEMO_FIXTURE in getattr(item, "fixturenames", ())]
     if not needing or config.getoption("collectonly"):
         return
