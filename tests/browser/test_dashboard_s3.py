@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fixtures.lambda_world import world_store
+from fixtures.lambda_world import copy_store_to, world_store
 
 pytest_plugins = ["harness"]
 
@@ -22,15 +22,6 @@ READY = ".titan-dashboard.titan-ready"
 BROKEN_WIDGET = ("Click to show javascript error", "widget model not found")
 
 
-def upload_store(local: str, uri: str) -> None:
-    """Copy every object of the local store ``local`` to the store at ``uri``."""
-    from titan_lib.stores.objects import open_store
-
-    source, target = open_store(local), open_store(uri)
-    for key in source.list(""):
-        target.write_bytes(key, source.read_bytes(key))
-
-
 def test_live_signals_on_s3_renders_whole_on_every_load(
     tmp_path: Path, s3_store: str, serve_dashboard: Any, watched_page: Any
 ) -> None:
@@ -38,7 +29,7 @@ def test_live_signals_on_s3_renders_whole_on_every_load(
     from titan_lib.stores.objects import open_store
 
     local, _ = world_store(tmp_path)  # ingested prices and published models
-    upload_store(str(local), s3_store)
+    copy_store_to(local, s3_store)
     models = list_models(open_store(s3_store))
     assert models
     page, problems = watched_page
