@@ -17,6 +17,7 @@ headless Debian Chromium driven by Playwright. Test modules load it as a plugin
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -163,19 +164,25 @@ class DashboardServer:
     def url(self, name: str, query: str = "") -> str:
         return f"{self.base}/voila/render/{name}.ipynb" + (f"?{query}" if query else "")
 
-    def kernel_count(self) -> int:
-        """Live kernel processes started by this server."""
+    def kernel_ids(self) -> set[str]:
+        """Ids of the live kernel processes started by this server (from the connection
+        file, ``kernel-<id>.json``, on each kernel's command line)."""
         import psutil
 
-        children = psutil.Process(self.process.pid).children(recursive=True)
-        count = 0
-        for child in children:
+        ids = set()
+        for child in psutil.Process(self.process.pid).children(recursive=True):
             try:
-                if "ipykernel_launcher" in " ".join(child.cmdline()):
-                    count += 1
+                command = " ".join(child.cmdline())
             except psutil.NoSuchProcess:
                 continue
-        return count
+            if "ipykernel_launcher" in command:
+                found = re.search(r"kernel-([0-9a-f-]+)\.json", command)
+                ids.add(found.group(1) if found else f"pid-{child.pid}")
+        return ids
+
+    def kernel_count(self) -> int:
+        """Live kernel processes started by this server."""
+        return len(self.kernel_ids())
 
 
 class DashboardServers:
