@@ -7,6 +7,7 @@ Culling is set far beyond the test's length, so only the page's own shutdown req
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +31,11 @@ KERNEL_OF_PAGE = (
 """The id of the kernel serving a Voilà page, from the page's configuration."""
 
 
-def wait_for_kernels(server: Any, at_most: int, seconds: float) -> int:
-    """Poll the server's kernel count until it is ``at_most`` or ``seconds`` pass."""
+def wait_until(done: Callable[[], bool], seconds: float) -> None:
+    """Poll ``done`` until it holds or ``seconds`` pass."""
     deadline = time.monotonic() + seconds
-    live = server.kernel_count()
-    while live > at_most and time.monotonic() < deadline:
+    while not done() and time.monotonic() < deadline:
         time.sleep(POLL_SECONDS)
-        live = server.kernel_count()
-    return live
 
 
 def test_closed_pages_shut_their_kernels_down(
@@ -77,14 +75,13 @@ def test_closed_pages_shut_their_kernels_down(
         assert server.kernel_count() <= POOL_SIZE + 1
         page.close(run_before_unload=True)
         # the page's own kernel goes when the page does
-        deadline = time.monotonic() + SHUTDOWN_SECONDS
-        while own in server.kernel_ids() and time.monotonic() < deadline:
-            time.sleep(POLL_SECONDS)
+        wait_until(lambda own=own: own not in server.kernel_ids(), SHUTDOWN_SECONDS)
         assert own not in server.kernel_ids(), f"load {load + 1}: the page's kernel lives on"
         live = server.kernel_count()
         assert live <= POOL_SIZE + 1, f"load {load + 1}: {live} kernels after the page closed"
     context.close()
-    live = wait_for_kernels(server, POOL_SIZE, SHUTDOWN_SECONDS)
+    wait_until(lambda: server.kernel_count() <= POOL_SIZE, SHUTDOWN_SECONDS)
+    live = server.kernel_count()
     log = server.log.read_text()
     assert not refused, f"shutdown requests refused: {refused}"
     assert "_xsrf" not in log, "the server refused a page's shutdown request"

@@ -87,15 +87,14 @@ def visit(open_timeout: float = 5.0) -> Iterator[PageRequest]:
 
     url = visit_url()
     socket: ClientConnection | None = None
+    variables: dict[str, str] = {}
     try:
         socket = connect(url, open_timeout=open_timeout, proxy=None)
-        message = socket.recv()
+        variables = json.loads(socket.recv())
     except (OSError, TimeoutError, WebSocketException) as error:
         logging.getLogger(__name__).warning("no visit from %s: %s", url, error)
-        message = "{}"
     try:
-        for name, value in json.loads(message).items():
-            os.environ[name] = str(value)
+        os.environ.update({name: str(value) for name, value in variables.items()})
         yield current_request()
     finally:
         if socket is not None:
