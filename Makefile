@@ -25,12 +25,12 @@ help:
 	@echo "make demo   run the main job (research pipeline) on the bundled data"
 	@echo "make test   run every check: ruff, mypy, pytest (unit, notebooks, lambdas, browser)"
 
-$(STAMP): requirements.lock pyproject.toml titan_lib/dashboards/plotly_bundle.py
+$(STAMP): requirements.lock requirements.exclude pyproject.toml titan_lib/dashboards/plotly_bundle.py
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "TITAN needs Python 3.11, found " + sys.version.split()[0]'
 	@echo "==> creating $(VENV) and installing the pinned stack (requirements.lock)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
-	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -r requirements.lock --excludes requirements.exclude
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name titan --display-name "TITAN (Python 3.11)" >/dev/null
 	$(BIN)/python -m titan_lib.dashboards.plotly_bundle
