@@ -24,7 +24,7 @@ SHUTDOWN_SECONDS = 15.0
 """A closed page's kernel is gone within this long (the server waits for the kernel to
 exit after asking it to shut down)."""
 POLL_SECONDS = 0.25
-LOADS = 8
+LOADS = 4
 KERNEL_OF_PAGE = (
     "() => JSON.parse(document.getElementById('jupyter-config-data').textContent).kernelId"
 )
