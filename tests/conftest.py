@@ -249,39 +249,13 @@ def _is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
 
-_KERNEL_COMPILER: list[subprocess.Popen[bytes]] = []
-
-
-def _numba_cache_is_empty() -> bool:
-    folder = os.environ.get("NUMBA_CACHE_DIR")
-    return bool(folder) and not any(Path(folder).rglob("*.nbi"))
-
-
 def pytest_configure(config: pytest.Config) -> None:
-    """Choose the session's demo folder in the main process; workers inherit it.
-
-    A parallel session (``make test``) on an empty numba cache (a clean clone) also starts
-    ``tests/fixtures/compile_kernels.py`` in the background at the lowest CPU priority: it
-    compiles the shared kernels with the time the tests leave idle, so that more of the
-    processes that meet them later find them compiled.
-    """
+    """Choose the session's demo folder in the main process; workers inherit it."""
     if _is_worker(config):
         return
     os.environ[DEMO_FOLDER_ENV] = str(
         Path(tempfile.gettempdir()) / f"titan-demo-pipeline-{uuid.uuid4().hex[:12]}"
     )
-    parallel = config.getoption("numprocesses", None) not in (None, 0)
-    if parallel and not config.getoption("collectonly") and _numba_cache_is_empty():
-        _KERNEL_COMPILER.append(
-            subprocess.Popen(
-                [sys.executable, str(REPO / "tests" / "fixtures" / "compile_kernels.py")],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                cwd=str(REPO),
-                start_new_session=True,
-                preexec_fn=lambda: os.nice(19),
-            )
-        )
 
 
 def _demo_run() -> _DemoRun:
@@ -311,13 +285,7 @@ def pytest_collection_modifyitems(
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Stop the background demo pipeline (and kernel compiler) if still running and remove
-    the pipeline's folder."""
-    for compiler in _KERNEL_COMPILER:
-        if compiler.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(compiler.pid, signal.SIGKILL)
-        compiler.wait()
+    """Stop the background demo pipeline if still running and remove its folder."""
     if not _is_worker(config) and DEMO_FOLDER_ENV in os.environ:
         _demo_run().stop()
         del os.environ[DEMO_FOLDER_ENV]

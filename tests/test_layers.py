@@ -8,7 +8,8 @@
     data       titan_lib.data
     core       titan_lib.core (standard library only: the Lambda package carries it)
     stores     titan_lib.stores (bytes and objects only)
-    base       titan_lib.exceptions, titan_lib.config, the package titan_lib itself
+    base       titan_lib.exceptions, titan_lib.config, titan_lib.compile_once, the package
+               titan_lib itself
 
 A module may import its own layer and the layers below it. Besides:
 
@@ -47,7 +48,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("data", ("titan_lib.data",)),
     ("core", ("titan_lib.core",)),
     ("stores", ("titan_lib.stores",)),
-    ("base", ("titan_lib.exceptions", "titan_lib.config", "titan_lib")),
+    ("base", ("titan_lib.exceptions", "titan_lib.config", "titan_lib.compile_once", "titan_lib")),
 )
 """Top to bottom. A prefix names a module and everything below it; ``titan_lib`` alone is
 the package's ``__init__`` (its subpackages each have their own line)."""

@@ -12,6 +12,7 @@ import numpy as np
 
 from titan_lib.backtest.costs import Costs
 from titan_lib.backtest.legs import LegPrices
+from titan_lib.compile_once import compiling_once
 from titan_lib.exceptions import RunFailedError
 
 
@@ -58,6 +59,11 @@ def run_vectorbt(
     RunFailedError
         vectorbt did not fill an order in full (not enough cash for the long leg).
     """
+    with compiling_once("vectorbt-portfolio"):  # about 20 s of numba on an empty cache
+        return _simulate(legs, orders, costs, init_cash)
+
+
+def _simulate(legs: LegPrices, orders: np.ndarray, costs: Costs, init_cash: float) -> VectorbtRun:
     import pandas as pd
     import vectorbt as vbt
 

@@ -43,6 +43,7 @@ from titan_lib.backtest.settings import (
 from titan_lib.backtest.sizing import HedgeUnits
 from titan_lib.backtest.states import decided_states, spread_of, zscore_series
 from titan_lib.backtest.stats import STAT_NAMES
+from titan_lib.compile_once import compiling_once
 from titan_lib.exceptions import DataValidationError, ParameterError
 
 Objective = Literal[
@@ -349,33 +350,34 @@ def chunk_accounts(
     costs = inputs.costs
     n = inputs.close.shape[0]
     returns = np.zeros((n - 1 if keep_returns else 0, hi - lo))
-    states, _ = decided_states(
-        inputs.zs,
-        combos["z_index"],
-        combos["entry"],
-        combos["exit"],
-        combos["stop"],
-        combos["max_hold"],
-        inputs.gate,
-        inputs.first,
-    )
-    stats = sweep_accounts_nb(
-        states,
-        inputs.flatten_at_end,
-        inputs.close,
-        inputs.fill,
-        inputs.beta,
-        inputs.size,
-        inputs.size_mode,
-        inputs.hedge_mode,
-        inputs.init_cash,
-        costs.commission_rate,
-        costs.commission_fixed,
-        costs.slippage_rate,
-        costs.borrow_daily_rate,
-        inputs.risk_free,
-        returns,
-    )
+    with compiling_once("sweep"):
+        states, _ = decided_states(
+            inputs.zs,
+            combos["z_index"],
+            combos["entry"],
+            combos["exit"],
+            combos["stop"],
+            combos["max_hold"],
+            inputs.gate,
+            inputs.first,
+        )
+        stats = sweep_accounts_nb(
+            states,
+            inputs.flatten_at_end,
+            inputs.close,
+            inputs.fill,
+            inputs.beta,
+            inputs.size,
+            inputs.size_mode,
+            inputs.hedge_mode,
+            inputs.init_cash,
+            costs.commission_rate,
+            costs.commission_fixed,
+            costs.slippage_rate,
+            costs.borrow_daily_rate,
+            inputs.risk_free,
+            returns,
+        )
     return sweep_frame(inputs.grid, combos, stats), returns
 
 

@@ -34,6 +34,7 @@ import numba as nb
 import numpy as np
 from numpy.typing import NDArray
 
+from titan_lib.compile_once import compiling_once
 from titan_lib.pairs import blas, eg_kernel
 
 Trend = Literal["c", "ct"]
@@ -132,18 +133,19 @@ class SparseTask:
         out = np.empty((m, 7))
         codes = np.empty(m, dtype=np.int8)
         span = np.empty((m, 3), dtype=np.int64)
-        eg_kernel.engle_granger_sparse(
-            self.series,
-            self.ii,
-            self.jj,
-            self.lags,
-            self.trend,
-            self.method,
-            self.min_obs,
-            out,
-            codes,
-            span,
-        )
+        with compiling_once("engle-granger-sparse"):
+            eg_kernel.engle_granger_sparse(
+                self.series,
+                self.ii,
+                self.jj,
+                self.lags,
+                self.trend,
+                self.method,
+                self.min_obs,
+                out,
+                codes,
+                span,
+            )
         return TaskResult(self.rows, out[:, [0, 1, 2, 3, 4]], codes, span)
 
 
@@ -331,32 +333,33 @@ def _run_dense(task: DenseTask) -> TaskResult:
     m = task.size
     out = np.empty((m, 4))
     codes = np.empty(m, dtype=np.int8)
-    eg_kernel.engle_granger_dense(
-        raw,
-        pi.acov,
-        qj.acov,
-        S,
-        pi.ss,
-        qj.ss,
-        pi.tss,
-        qj.tss,
-        pi.head,
-        qj.head,
-        pi.tail,
-        qj.tail,
-        pi.dhead,
-        qj.dhead,
-        pi.dtail,
-        qj.dtail,
-        task.li,
-        task.lj,
-        task.y_is_i,
-        N,
-        P,
-        task.method,
-        out,
-        codes,
-    )
+    with compiling_once("engle-granger-dense"):
+        eg_kernel.engle_granger_dense(
+            raw,
+            pi.acov,
+            qj.acov,
+            S,
+            pi.ss,
+            qj.ss,
+            pi.tss,
+            qj.tss,
+            pi.head,
+            qj.head,
+            pi.tail,
+            qj.tail,
+            pi.dhead,
+            qj.dhead,
+            pi.dtail,
+            qj.dtail,
+            task.li,
+            task.lj,
+            task.y_is_i,
+            N,
+            P,
+            task.method,
+            out,
+            codes,
+        )
     b = out[:, 2]
     mean_y = np.where(task.y_is_i, pi.mean[task.li], qj.mean[task.lj])
     mean_x = np.where(task.y_is_i, qj.mean[task.lj], pi.mean[task.li])
