@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import tomllib
 
+import pytest
 import yaml
 from conftest import REPO
 
@@ -69,3 +70,24 @@ def test_conda_python_matches_requires_python() -> None:
     assert "python=3.11" in conda
     requires = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["requires-python"]
     assert ">=3.11" in requires and "<3.12" in requires
+
+
+def _excluded() -> list[str]:
+    lines = (REPO / "requirements.exclude").read_text().splitlines()
+    return [_normalise(line)[0] for line in lines if line.strip() and not line.startswith("#")]
+
+
+def test_excluded_packages_are_neither_locked_nor_installed() -> None:
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    excluded = _excluded()
+    assert excluded, "requirements.exclude names no package"
+    lock = {
+        _normalise(line.split("#", 1)[0])[0]
+        for line in (REPO / "requirements.lock").read_text().splitlines()
+        if line.split("#", 1)[0].strip()
+    }
+    for name in excluded:
+        assert name not in lock, f"{name} is excluded from the install but pinned in the lock"
+        with pytest.raises(PackageNotFoundError):
+            distribution(name)
