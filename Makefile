@@ -3,9 +3,10 @@
 #   make test   set up (first time only) and pass every check CI runs
 # Set-up is incremental: the venv is rebuilt only when requirements.lock (or .exclude),
 # pyproject.toml or the pinned plotly.js bundles change, so a second run starts in a second
-# or two. Set-up compiles, once and side by side, the bytecode of the installed packages and
-# the research code's numba kernels (about 35 s on 2 cores), so the many processes a run
-# starts at once do not each compile the same modules and kernels.
+# or two. Set-up compiles the bytecode of the installed packages (about 16 s on 2 cores) and
+# starts compiling the research code's numba kernels in the background (about 35 s of CPU;
+# a process that needs a kernel first waits for it, see titan_lib/compile_once.py), so the
+# many processes a run starts at once do not each compile the same modules and kernels.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -40,9 +41,8 @@ $(STAMP): requirements.lock requirements.exclude pyproject.toml titan_lib/dashbo
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock --excludes requirements.exclude
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	@mkdir -p $(NUMBA_CACHE_DIR)
-	$(BIN)/python -m titan_lib.runner.precompile & kernels=$$!; \
-	$(BIN)/python -m compileall -q -j 0 -x '$(NO_BYTECODE)' $(SITE_PACKAGES); \
-	wait $$kernels
+	$(BIN)/python -m titan_lib.runner.precompile > $(NUMBA_CACHE_DIR)/precompile.log 2>&1 &
+	$(BIN)/python -m compileall -q -j 0 -x '$(NO_BYTECODE)' $(SITE_PACKAGES)
 	$(BIN)/python -m ipykernel install --sys-prefix --name titan --display-name "TITAN (Python 3.11)" >/dev/null
 	$(BIN)/python -m titan_lib.dashboards.plotly_bundle
 	@touch $(STAMP)
