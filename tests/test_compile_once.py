@@ -19,6 +19,7 @@ import pytest
 
 from titan_lib import compile_once
 from titan_lib.compile_once import compiling_once
+from titan_lib.exceptions import ParameterError
 
 CALLER = """
 import json, sys, time
@@ -172,5 +173,5 @@ def test_an_unwritable_lock_folder_runs_without_the_lock(
 
 
 def test_group_names_are_checked() -> None:
-    with pytest.raises(ValueError, match="compile group"), compiling_once("../escape"):
+    with pytest.raises(ParameterError, match="compile group"), compiling_once("../escape"):
         pass

@@ -9,7 +9,7 @@ wait for an exclusive file lock: one process compiles and saves, the others wait
 load the kernels from the cache. A process takes the lock of a group once; later calls pass
 straight through.
 
-Standard library only.
+Standard library only (the lock is an ``flock``: Linux and macOS).
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
+
+from titan_lib.exceptions import ParameterError
 
 CACHE_FOLDER_ENV = "NUMBA_CACHE_DIR"
 """numba's cache folder; the locks live beside the kernels it holds."""
@@ -60,7 +62,9 @@ def compiling_once(group: str) -> Iterator[None]:
     without the lock (each process then compiles for itself, as numba does alone).
     """
     if not _GROUP.fullmatch(group):
-        raise ValueError(f"compile group must match {_GROUP.pattern}, got {group!r}")
+        raise ParameterError(
+            f"compile group must match {_GROUP.pattern}, got {group!r}", {"parameter": "group"}
+        )
     if group in _passed or getattr(_holding, "group", None) is not None:
         yield
         return

@@ -2,11 +2,12 @@
 
 On a fresh checkout the numba cache (``NUMBA_CACHE_DIR``; ``make`` sets ``.cache/numba``)
 is empty, and the first call of each kernel compiles it: vectorbt's portfolio simulation
-alone takes about 20 s of CPU. ``make`` runs this module while it compiles the packages'
-bytecode, so the first pipeline, notebook or test run loads the kernels instead. It runs the
-two backtest engines, a sweep, batched Engle-Granger tests, a Kalman hedge and a Markov
-regime fit on the bundled sample; kernels it does not reach are compiled on first use, once
-per machine (:mod:`titan_lib.compile_once`).
+alone takes about 20 s of CPU. ``make`` starts this module in the background at set-up, so
+the first pipeline, notebook or test run loads the kernels instead; a process that needs
+vectorbt's simulation, the Engle-Granger kernels or the sweep while this module compiles
+them waits for them (:mod:`titan_lib.compile_once`) rather than compiling them too. It runs
+the two backtest engines, a sweep, batched Engle-Granger tests, a Kalman hedge and a Markov
+regime fit on the bundled sample; kernels it does not reach are compiled on first use.
 
 Usage: ``python -m titan_lib.runner.precompile``.
 """
