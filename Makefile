@@ -39,6 +39,7 @@ $(STAMP): requirements.lock requirements.exclude pyproject.toml titan_lib/dashbo
 	@test -x $(BIN)/uv || $(PYTHON) -m pip --python $(BIN)/python install --quiet --disable-pip-version-check "uv==$(UV_VERSION)" \
 		|| { $(BIN)/python -m ensurepip --default-pip >/dev/null && $(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"; }
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock --excludes requirements.exclude
+	$(BIN)/uv pip uninstall --quiet --python $(BIN)/python -r requirements.exclude  # from an older venv
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	@mkdir -p $(NUMBA_CACHE_DIR)
 	$(BIN)/python -m titan_lib.runner.precompile > $(NUMBA_CACHE_DIR)/precompile.log 2>&1 &

@@ -89,7 +89,6 @@ def test_a_preheated_kernel_holds_its_visit_open_until_the_page_is_made(
     """The visit arrives as one JSON message on ``voila/query/<kernel id>`` (a real
     websocket server here); the kernel closes the socket only when its ``with`` block
     ends, and never imports the Jupyter server stack."""
-    import json
     import threading
 
     from websockets.exceptions import ConnectionClosed

@@ -53,13 +53,14 @@ def test_every_direct_dependency_is_pinned_exactly() -> None:
     assert not unpinned, f"not pinned with ==: {unpinned}"
 
 
+def _lock() -> dict[str, str]:
+    lines = (REPO / "requirements.lock").read_text().splitlines()
+    requirements = (line.split("#", 1)[0] for line in lines)
+    return dict(_normalise(r) for r in requirements if r.strip())
+
+
 def test_lock_agrees_with_direct_pins() -> None:
-    lock = {}
-    for line in (REPO / "requirements.lock").read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line:
-            name, pin = _normalise(line)
-            lock[name] = pin
+    lock = _lock()
     for name, pin in _pyproject().items():
         base = name.split("[", 1)[0]
         assert lock.get(base) == pin, f"{base}: pyproject {pin}, lock {lock.get(base)}"
@@ -82,11 +83,7 @@ def test_excluded_packages_are_neither_locked_nor_installed() -> None:
 
     excluded = _excluded()
     assert excluded, "requirements.exclude names no package"
-    lock = {
-        _normalise(line.split("#", 1)[0])[0]
-        for line in (REPO / "requirements.lock").read_text().splitlines()
-        if line.split("#", 1)[0].strip()
-    }
+    lock = _lock()
     for name in excluded:
         assert name not in lock, f"{name} is excluded from the install but pinned in the lock"
         with pytest.raises(PackageNotFoundError):

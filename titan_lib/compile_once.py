@@ -31,7 +31,6 @@ CACHE_FOLDER_ENV = "NUMBA_CACHE_DIR"
 
 _GROUP = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _passed: set[str] = set()
-_passed_guard = threading.Lock()
 _holding = threading.local()
 
 
@@ -77,8 +76,7 @@ def compiling_once(group: str) -> Iterator[None]:
         _holding.group = group
         try:
             yield
-            with _passed_guard:
-                _passed.add(group)
+            _passed.add(group)
         finally:
             _holding.group = None
             fcntl.flock(handle, fcntl.LOCK_UN)
